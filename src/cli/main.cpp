@@ -1,0 +1,37 @@
+// Entry point of the `vqa` command: builds the CLI11 app from the registered subcommands and turns
+// every error into one line on stderr and a non-zero exit.
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <exception>
+#include <iostream>
+
+#include "cli/command.h"
+
+namespace vqa::cli {
+std::vector<CommandInfo>& commandRegistry() {
+  static std::vector<CommandInfo> registry;
+  return registry;
+}
+}  // namespace vqa::cli
+
+int main(int argc, char** argv) {
+  CLI::App app{"vqa: neuro-symbolic visual question answering (scene graphs, soft programs, OutEffHop attention)"};
+  app.require_subcommand(1);
+  auto& registry = vqa::cli::commandRegistry();
+  std::sort(registry.begin(), registry.end(),
+            [](const auto& a, const auto& b) { return a.name < b.name; });
+  for (auto& cmd : registry) {
+    CLI::App* sub = app.add_subcommand(cmd.name, cmd.description);
+    cmd.setup(*sub);
+  }
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const std::exception& e) {
+    std::cerr << "vqa: error: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,191 @@
+// Tests for src/core: vocabularies, the Program IR (parse/print/validate/topological order), the
+// SceneGraph, and the GQA operation parser for every operation form.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/gqa_program.h"
+#include "core/program.h"
+#include "core/scene_graph.h"
+#include "core/vocab.h"
+
+using namespace vqa;
+using nlohmann::json;
+
+TEST(Vocab, AnswerSpaceIsClevrs28) {
+  EXPECT_EQ(clevr::answers().size(), 28u);
+  EXPECT_EQ(clevr::answerIndex("yes"), 0);
+  EXPECT_EQ(clevr::answerIndex("10"), 12);
+  EXPECT_EQ(clevr::answerIndex("rubber"), 26);
+  EXPECT_EQ(clevr::answerIndex("shiny"), -1);
+  clevr::Attribute a;
+  ASSERT_TRUE(clevr::parseAttribute("Material", &a));
+  EXPECT_EQ(clevr::valueIndex(a, "metal"), 1);
+}
+
+static json releasedProgram() {
+  return json::parse(R"J([
+    {"inputs": [], "function": "scene", "value_inputs": []},
+    {"inputs": [0], "function": "filter_size", "value_inputs": ["large"]},
+    {"inputs": [1], "function": "unique", "value_inputs": [], "_output": 3},
+    {"inputs": [2], "function": "query_color", "value_inputs": []}])J");
+}
+
+TEST(Program, ParsesAndPrintsBothSpellings) {
+  const Program p = parseProgram(releasedProgram());
+  ASSERT_EQ(p.size(), 4);
+  EXPECT_EQ(p.nodes[1].value_inputs, std::vector<std::string>{"large"});
+  validateProgram(p);
+  EXPECT_EQ(outputType(p), ValueType::Color);
+  const json gen = programToJson(p, ProgramSpelling::Generator);
+  EXPECT_EQ(gen[1]["type"], "filter_size");
+  EXPECT_EQ(gen[1]["side_inputs"][0], "large");
+  EXPECT_FALSE(gen[0].contains("side_inputs"));
+  const Program back = parseProgram(gen);
+  EXPECT_EQ(programToJson(back), programToJson(p));
+  json released = releasedProgram();
+  released[2].erase("_output");
+  EXPECT_EQ(programToJson(p), released);
+  EXPECT_EQ(programToString(p), "scene; filter_size[large](0); unique(1); query_color(2)");
+}
+
+static std::string validationError(const std::string& text) {
+  try {
+    validateProgram(parseProgram(json::parse(text)));
+  } catch (const std::exception& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Program, ValidationNamesStepAndProblem) {
+  EXPECT_EQ(validationError(R"J([{"function":"scene","inputs":[]},{"function":"filter_colour","inputs":[0],"value_inputs":["red"]}])J"),
+            "step 1: unknown function 'filter_colour'");
+  EXPECT_EQ(validationError(R"J([{"function":"scene","inputs":[1]},{"function":"count","inputs":[0]}])J"),
+            "step 0: 'scene' takes 0 inputs, got 1");
+  EXPECT_EQ(validationError(R"J([{"function":"scene","inputs":[]},{"function":"count","inputs":[1]}])J"),
+            "step 1: input 1 points forward (inputs must be earlier steps)");
+  EXPECT_EQ(validationError(R"J([{"function":"scene","inputs":[]},{"function":"count","inputs":[7]}])J"),
+            "step 1: input 7 is out of range (program has 2 steps)");
+  EXPECT_EQ(validationError(R"J([{"function":"scene","inputs":[]},{"function":"count","inputs":[-1]}])J"),
+            "step 1: input -1 is out of range (program has 2 steps)");
+  EXPECT_EQ(validationError(R"J([{"function":"scene","inputs":[]},{"function":"query_color","inputs":[0]}])J"),
+            "step 1: 'query_color' input 0 must be Object, step 0 gives ObjectSet");
+  EXPECT_EQ(validationError(R"J([{"function":"scene","inputs":[]},{"function":"filter_color","inputs":[0],"value_inputs":["pink"]}])J"),
+            "step 1: 'pink' is not a Color");
+  EXPECT_EQ(validationError(R"J([{"function":"scene","inputs":[]},{"function":"filter_count","inputs":[0]}])J"),
+            "step 1: 'filter_count' is a template-only function");
+  EXPECT_EQ(validationError("[]"), "empty program");
+  EXPECT_THROW(parseProgram(json::parse(R"J([{"inputs":[]}])J")), std::runtime_error);
+  EXPECT_THROW(parseProgram(json::parse(R"J([{"function":"scene","inputs":["0"]}])J")), std::runtime_error);
+}
+
+TEST(Program, TopologicalOrderAndCycles) {
+  const auto order = topologicalOrder({{}, {0}, {}, {1, 2}});
+  ASSERT_EQ(order.size(), 4u);
+  auto pos = [&](int v) { return std::find(order.begin(), order.end(), v) - order.begin(); };
+  EXPECT_LT(pos(0), pos(1));
+  EXPECT_LT(pos(1), pos(3));
+  EXPECT_LT(pos(2), pos(3));
+  EXPECT_THROW(topologicalOrder({{1}, {0}}), std::runtime_error);
+  EXPECT_THROW(topologicalOrder({{0}}), std::runtime_error);
+  EXPECT_THROW(topologicalOrder({{5}}), std::runtime_error);
+}
+
+TEST(SceneGraph, RelationsAreSubjectToObjectEdges) {
+  SceneGraph g;
+  for (int i = 0; i < 3; ++i) g.addObject({});
+  g.addRelation(1, 0, "left");  // 1 is left of 0
+  g.addRelation(2, 0, "left");
+  g.addRelation(2, 1, "left");
+  EXPECT_EQ(g.subjectsOf(0, "left"), (std::vector<int>{1, 2}));
+  EXPECT_EQ(g.objectsOf(2, "left"), (std::vector<int>{0, 1}));
+  EXPECT_TRUE(g.hasRelation(2, 1, "left"));
+  EXPECT_FALSE(g.hasRelation(1, 2, "left"));
+  EXPECT_EQ(g.numRelations(), 3);
+  EXPECT_EQ(g.findObject("2"), 2);
+  EXPECT_THROW(g.addRelation(0, 9, "left"), std::runtime_error);
+  SceneObject dup;
+  dup.id = "1";
+  EXPECT_THROW(g.addObject(dup), std::runtime_error);
+}
+
+TEST(GqaProgram, ParsesEveryOperationForm) {
+  GqaStep s = parseGqaStep("select", "wall (722332)", {});
+  EXPECT_EQ(s.op, GqaOp::Select);
+  EXPECT_EQ(s.name, "wall");
+  EXPECT_EQ(s.object_ids, std::vector<std::string>{"722332"});
+  s = parseGqaStep("select", "shirts (1,2)", {});
+  EXPECT_EQ(s.object_ids, (std::vector<std::string>{"1", "2"}));
+  s = parseGqaStep("select", "cat (-)", {});
+  EXPECT_TRUE(s.absent);
+  EXPECT_EQ(parseGqaStep("select", "scene", {}).name, "scene");
+
+  s = parseGqaStep("relate", "_,to the left of,s (722335)", {0});
+  EXPECT_EQ(s.op, GqaOp::Relate);
+  EXPECT_EQ(s.name, "_");
+  EXPECT_EQ(s.relations, std::vector<std::string>{"to the left of"});
+  EXPECT_TRUE(s.subject);
+  EXPECT_FALSE(parseGqaStep("relate", "jacket,wearing,o (4340200)", {0}).subject);
+
+  s = parseGqaStep("filter color", "not(white)", {0});
+  EXPECT_EQ(s.op, GqaOp::Filter);
+  EXPECT_EQ(s.attribute, "color");
+  EXPECT_TRUE(s.negated);
+  EXPECT_EQ(s.values, std::vector<std::string>{"white"});
+  s = parseGqaStep("filter", "young ", {0});
+  EXPECT_EQ(s.attribute, "");
+  EXPECT_EQ(s.values, std::vector<std::string>{"young"});
+  s = parseGqaStep("verify color", "dark", {0});
+  EXPECT_EQ(s.op, GqaOp::Verify);
+  s = parseGqaStep("verify rel", "stove,to the left of,o (-)", {0});
+  EXPECT_EQ(s.op, GqaOp::VerifyRel);
+  EXPECT_TRUE(s.absent);
+  s = parseGqaStep("choose material", "steel|stone", {0});
+  EXPECT_EQ(s.op, GqaOp::Choose);
+  EXPECT_EQ(s.values, (std::vector<std::string>{"steel", "stone"}));
+  s = parseGqaStep("choose rel", "giraffe,to the left of|to the right of,s (2968952)", {0});
+  EXPECT_EQ(s.op, GqaOp::ChooseRel);
+  EXPECT_EQ(s.relations, (std::vector<std::string>{"to the left of", "to the right of"}));
+  s = parseGqaStep("choose healthier", "", {0, 1});
+  EXPECT_EQ(s.op, GqaOp::Compare);
+  EXPECT_EQ(s.attribute, "healthier");
+  EXPECT_EQ(parseGqaStep("query", "name", {2}).attribute, "name");
+  EXPECT_EQ(parseGqaStep("exist", "?", {0}).op, GqaOp::Exist);
+  EXPECT_EQ(parseGqaStep("and", "", {1, 3}).op, GqaOp::And);
+  EXPECT_EQ(parseGqaStep("or", "", {1, 3}).op, GqaOp::Or);
+  s = parseGqaStep("same", "gender", {0});
+  EXPECT_EQ(s.op, GqaOp::Same);
+  EXPECT_EQ(s.attribute, "gender");
+  s = parseGqaStep("same color", "", {0, 1});
+  EXPECT_EQ(s.attribute, "color");
+  EXPECT_EQ(parseGqaStep("different shape", "", {0, 1}).op, GqaOp::Different);
+  EXPECT_EQ(parseGqaStep("different", "color", {0}).attribute, "color");
+  EXPECT_EQ(parseGqaStep("common", "", {0, 1}).op, GqaOp::Common);
+}
+
+TEST(GqaProgram, RejectsMalformedSteps) {
+  EXPECT_THROW(parseGqaStep("teleport", "x", {0}), std::runtime_error);
+  EXPECT_THROW(parseGqaStep("relate", "wall,on (1)", {0}), std::runtime_error);
+  EXPECT_THROW(parseGqaStep("relate", "wall,on,x (1)", {0}), std::runtime_error);
+  EXPECT_THROW(parseGqaStep("and", "", {0}), std::runtime_error);
+  EXPECT_THROW(parseGqaStep("choose color", "red", {0}), std::runtime_error);
+  EXPECT_THROW(parseGqaStep("select", "", {}), std::runtime_error);
+  try {
+    parseGqaProgram(json::parse(R"J([{"operation":"select","argument":"a (1)","dependencies":[]},
+      {"operation":"relate","argument":"_,on,s (2)","dependencies":[2]},
+      {"operation":"relate","argument":"_,on,s (3)","dependencies":[1]}])J"));
+    FAIL() << "a cycle must be rejected";
+  } catch (const std::exception& e) {
+    EXPECT_STREQ(e.what(), "dependencies form a cycle");
+  }
+  try {
+    parseGqaProgram(json::parse(R"J([{"operation":"exist","argument":"?","dependencies":[4]}])J"));
+    FAIL() << "an out-of-range dependency must be rejected";
+  } catch (const std::exception& e) {
+    EXPECT_STREQ(e.what(), "step 0: dependency 4 is out of range (1 steps)");
+  }
+  const GqaProgram ok = parseGqaProgram(json::parse(R"J([{"operation":"select","argument":"a (1)","dependencies":[]},
+      {"operation":"exist","argument":"?","dependencies":[0]}])J"));
+  EXPECT_EQ(ok.order, (std::vector<int>{0, 1}));
+}
