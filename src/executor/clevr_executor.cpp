@@ -3,7 +3,7 @@
 #include <stdexcept>
 
 #include "core/vocab.h"
-#include "executor/symbolic_executor.h"
+#include "executor/step_runner.h"
 
 namespace vqa {
 namespace {
@@ -79,30 +79,13 @@ Value step(const ProgramNode& n, const std::vector<Value>& in, const SceneGraph&
 }  // namespace
 
 ExecutionResult ClevrExecutor::run(const Program& program, const SceneGraph& scene) const {
-  ExecutionResult r;
-  r.outputs.resize(program.nodes.size());
+  std::vector<int> order(program.nodes.size());
+  std::vector<StepView> steps;
   for (int i = 0; i < program.size(); ++i) {
-    const ProgramNode& n = program.nodes[i];
-    try {
-      std::vector<Value> in;
-      for (int k : n.inputs) {
-        if (k < 0 || k >= i) throw std::runtime_error("input " + std::to_string(k) + " is not an earlier step");
-        in.push_back(r.outputs[k]);
-      }
-      r.outputs[i] = step(n, in, scene);
-    } catch (const std::exception& e) {
-      r.failed_step = i;
-      r.error = "step " + std::to_string(i) + " (" + n.function + "): " + e.what();
-      return r;
-    }
+    order[i] = i;
+    steps.push_back({&program.nodes[i].inputs, &program.nodes[i].function});
   }
-  if (program.nodes.empty()) {
-    r.error = "empty program";
-    return r;
-  }
-  r.ok = true;
-  r.answer = r.outputs.back().answer();
-  return r;
+  return runSteps(order, steps, [&](int i, const std::vector<Value>& in) { return step(program.nodes[i], in, scene); });
 }
 
 }  // namespace vqa

@@ -2,7 +2,7 @@
 #include <algorithm>
 #include <stdexcept>
 
-#include "executor/symbolic_executor.h"
+#include "executor/step_runner.h"
 
 namespace vqa {
 namespace {
@@ -211,28 +211,10 @@ bool GqaLexicon::has(const std::string& type, const std::string& value) const {
 }
 
 ExecutionResult GqaExecutor::run(const GqaProgram& program, const SceneGraph& scene) const {
-  ExecutionResult r;
-  r.outputs.resize(program.steps.size());
-  Run run(scene, lexicon_);
-  for (int i : program.order) {
-    const GqaStep& s = program.steps[i];
-    try {
-      std::vector<Value> in;
-      for (int d : s.dependencies) in.push_back(r.outputs.at(d));
-      r.outputs[i] = run.step(s, in);
-    } catch (const std::exception& e) {
-      r.failed_step = i;
-      r.error = "step " + std::to_string(i) + " (" + s.operation + "): " + e.what();
-      return r;
-    }
-  }
-  if (program.steps.empty()) {
-    r.error = "empty program";
-    return r;
-  }
-  r.ok = true;
-  r.answer = r.outputs.back().answer();
-  return r;
+  std::vector<StepView> steps;
+  for (const auto& s : program.steps) steps.push_back({&s.dependencies, &s.operation});
+  const Run run(scene, lexicon_);
+  return runSteps(program.order, steps, [&](int i, const std::vector<Value>& in) { return run.step(program.steps[i], in); });
 }
 
 }  // namespace vqa
