@@ -1,0 +1,45 @@
+// Writes a CLEVR v1.0 dataset folder: sampled scenes rendered to images/<split>/CLEVR_<split>_NNNNNN.png,
+// scenes/CLEVR_<split>_scenes.json and questions/CLEVR_<split>_questions.json (atomic writes).
+#pragma once
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+
+#include "datasets/synth/ray_tracer.h"
+#include "datasets/synth/question_engine.h"
+#include "datasets/synth/scene_sampler.h"
+
+namespace vqa::synth {
+
+struct GenerateOptions {
+  std::string out_dir;
+  int images = 10;
+  std::string split = "train";
+  uint64_t seed = 0;
+  int questions_per_image = 10;
+  int threads = 2;
+  std::string templates;       // template folder; empty = the project's own set
+  bool render_images = true;   // false: scenes and questions only
+  RenderSettings render;       // width/height also set the pixel_coords scale
+  SamplerOptions sampler;
+  QuestionEngineOptions engine;
+};
+
+struct GenerateStats {
+  int images = 0;
+  long questions = 0;
+  double seconds = 0, scene_seconds = 0, question_seconds = 0;
+  int families_total = 0, families_used = 0;
+};
+
+// Deterministic for a seed (whatever the thread count). Progress goes to `log`: a self-updating line on
+// a terminal, plain periodic lines otherwise.
+GenerateStats generateDataset(const GenerateOptions& options, std::ostream& log);
+
+// The file name CLEVR gives image i of a split: CLEVR_<split>_NNNNNN.png.
+std::string clevrImageName(const std::string& split, int index);
+
+// Writes a PNG through a temporary file and a rename.
+void writePngAtomic(const std::string& path, const cv::Mat& image);
+
+}  // namespace vqa::synth
