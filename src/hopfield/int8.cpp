@@ -1,0 +1,173 @@
+// Int8 linear and matmul: engine kernels via the op dispatcher (quantized::linear_prepack, the packed
+// object's apply / apply_dynamic), and a reference path with exact int32 accumulation.
+#include "hopfield/int8.h"
+
+#include <ATen/native/quantized/PackedParams.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <c10/util/Exception.h>
+
+#include <cmath>
+#include <mutex>
+
+namespace vqa::hopfield {
+
+std::vector<std::string> available_int8_engines() {
+  std::vector<std::string> names;
+  for (at::QEngine engine : at::globalContext().supportedQEngines()) {
+    if (engine == at::QEngine::NoQEngine) continue;
+    std::string name = c10::toString(engine);
+    for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    names.push_back(name);
+  }
+  return names;
+}
+
+at::Tensor quantize_codes(const at::Tensor& x, const QuantParams& params) {
+  return at::clamp(at::round(x.to(at::kFloat) / params.scale) + static_cast<double>(params.zero_point),
+                   static_cast<double>(params.qmin), static_cast<double>(params.qmax))
+      .to(at::kInt);
+}
+
+namespace {
+
+// Integer GEMM with int32 accumulation. Products of 8-bit codes are below 2^16 and k is far below 2^15
+// here, so the int32 sums are exact.
+at::Tensor int32_matmul(const at::Tensor& a_codes, const at::Tensor& b_codes) {
+  return at::matmul(a_codes, b_codes);
+}
+
+class ReferenceInt8Linear : public Int8Linear {
+ public:
+  ReferenceInt8Linear(const at::Tensor& weight, const at::Tensor& bias) : bias_(bias) {
+    double abs_max = weight.abs().max().item<double>();
+    weight_params_ = symmetric_params(abs_max);
+    weight_codes_t_ = quantize_codes(weight, weight_params_).t().contiguous();  // [in, out]
+  }
+  at::Tensor forward(const at::Tensor& x) override {
+    double lo = x.min().item<double>(), hi = x.max().item<double>();
+    return run(x, asymmetric_params(lo, hi));
+  }
+  at::Tensor forward(const at::Tensor& x, const QuantParams& input, const QuantParams& output) override {
+    return fake_quantize(run(x, input), output);
+  }
+  std::string backend_name() const override { return "reference-int32"; }
+
+ private:
+  at::Tensor run(const at::Tensor& x, const QuantParams& in) {
+    at::Tensor codes = quantize_codes(x, in) - static_cast<int>(in.zero_point);
+    at::Tensor acc = int32_matmul(codes, weight_codes_t_);
+    at::Tensor y = acc.to(at::kFloat) * static_cast<float>(in.scale * weight_params_.scale);
+    if (bias_.defined()) y = y + bias_;
+    return y;
+  }
+  at::Tensor bias_;
+  QuantParams weight_params_;
+  at::Tensor weight_codes_t_;
+};
+
+c10::intrusive_ptr<LinearPackedParamsBase> prepack(const at::Tensor& weight_q, const at::Tensor& bias) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("quantized::linear_prepack", "")
+                       .typed<c10::intrusive_ptr<LinearPackedParamsBase>(at::Tensor, c10::optional<at::Tensor>)>();
+  c10::optional<at::Tensor> b;
+  if (bias.defined()) b = bias.to(at::kFloat).contiguous();
+  return op.call(weight_q, b);
+}
+
+// Packs lazily and separately for the static and dynamic kernels (one ONEDNN packed object must not
+// serve both).
+class EngineInt8Linear : public Int8Linear {
+ public:
+  EngineInt8Linear(const at::Tensor& weight, const at::Tensor& bias, std::string engine)
+      : bias_(bias), engine_(std::move(engine)) {
+    double abs_max = std::max(weight.abs().max().item<double>(), 1e-8);
+    weight_q_ = at::quantize_per_tensor(weight.to(at::kFloat).contiguous(), abs_max / 127.0, 0, at::kQInt8);
+    dynamic_ = prepack(weight_q_, bias_);
+  }
+  at::Tensor forward(const at::Tensor& x) override {
+    if (!dynamic_) dynamic_ = prepack(weight_q_, bias_);
+    at::Tensor x2 = x.reshape({-1, x.size(-1)}).contiguous();
+    at::Tensor y = dynamic_->apply_dynamic(x2, /*reduce_range=*/false);
+    return reshape_back(y, x);
+  }
+  at::Tensor forward(const at::Tensor& x, const QuantParams& input, const QuantParams& output) override {
+    if (!static_) static_ = prepack(weight_q_, bias_);
+    at::Tensor x2 = x.reshape({-1, x.size(-1)}).contiguous();
+    at::Tensor xq = at::quantize_per_tensor(x2, input.scale, input.zero_point, at::kQUInt8);
+    at::Tensor yq = static_->apply(xq, output.scale, output.zero_point);
+    return reshape_back(yq.dequantize(), x);
+  }
+  std::string backend_name() const override { return engine_; }
+
+ private:
+  static at::Tensor reshape_back(const at::Tensor& y, const at::Tensor& x) {
+    std::vector<int64_t> shape = x.sizes().vec();
+    shape.back() = y.size(-1);
+    return y.reshape(shape);
+  }
+  at::Tensor bias_;
+  std::string engine_;
+  at::Tensor weight_q_;
+  c10::intrusive_ptr<LinearPackedParamsBase> static_, dynamic_;
+};
+
+// Selects the first usable engine once per process (x86/fbgemm, then onednn, then qnnpack): an engine
+// counts as usable when a small weight packs and runs on it.
+std::string choose_engine() {
+  static std::once_flag once;
+  static std::string chosen;
+  std::call_once(once, [] {
+    const auto& supported = at::globalContext().supportedQEngines();
+    const at::QEngine previous = at::globalContext().qEngine();
+    for (const char* preferred : {"x86", "fbgemm", "onednn", "qnnpack"}) {
+      for (at::QEngine engine : supported) {
+        std::string name = c10::toString(engine);
+        for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        if (name != preferred) continue;
+        try {
+          at::globalContext().setQEngine(engine);
+          at::Tensor w = at::quantize_per_tensor(at::ones({4, 4}), 0.1, 0, at::kQInt8);
+          prepack(w, at::Tensor())->apply_dynamic(at::ones({2, 4}), false);
+          chosen = name;
+          return;
+        } catch (const std::exception&) {
+        }
+      }
+    }
+    try {
+      at::globalContext().setQEngine(previous);
+    } catch (const std::exception&) {
+    }
+  });
+  return chosen;
+}
+
+}  // namespace
+
+std::shared_ptr<Int8Linear> Int8Linear::create(const at::Tensor& weight, const at::Tensor& bias,
+                                               Int8Backend backend) {
+  at::Tensor w = weight.detach().to(at::kFloat).contiguous();
+  at::Tensor b = bias.defined() ? bias.detach().to(at::kFloat).contiguous() : at::Tensor();
+  if (backend != Int8Backend::Reference) {
+    std::string engine = choose_engine();
+    if (!engine.empty()) {
+      try {
+        return std::make_shared<EngineInt8Linear>(w, b, engine);
+      } catch (const std::exception&) {
+        TORCH_CHECK(backend != Int8Backend::Engine, "no usable int8 engine for linear layers");
+      }
+    }
+    TORCH_CHECK(backend != Int8Backend::Engine, "no int8 engine in this LibTorch");
+  }
+  return std::make_shared<ReferenceInt8Linear>(w, b);
+}
+
+at::Tensor int8_matmul(const at::Tensor& a, const QuantParams& a_params, const at::Tensor& b,
+                       const QuantParams& b_params) {
+  at::Tensor a_codes = quantize_codes(a, a_params) - static_cast<int>(a_params.zero_point);
+  at::Tensor b_codes = quantize_codes(b, b_params) - static_cast<int>(b_params.zero_point);
+  at::Tensor acc = int32_matmul(a_codes, b_codes);
+  return acc.to(at::kFloat) * static_cast<float>(a_params.scale * b_params.scale);
+}
+
+}  // namespace vqa::hopfield

@@ -1,0 +1,153 @@
+// Observers, fake-quant and the quantization-aware modules (ActQuantizer, QuantLinear).
+#include "hopfield/quantization.h"
+
+#include <torch/nn/init.h>
+
+#include <algorithm>
+#include <cmath>
+
+#include "hopfield/int8.h"
+
+namespace vqa::hopfield {
+
+QuantParams asymmetric_params(double lo, double hi, int bits) {
+  lo = std::min(lo, 0.0);
+  hi = std::max(hi, 0.0);
+  QuantParams p;
+  p.qmin = 0;
+  p.qmax = (int64_t{1} << bits) - 1;
+  p.scale = std::max((hi - lo) / static_cast<double>(p.qmax - p.qmin), 1e-8);
+  p.zero_point = std::clamp<int64_t>(static_cast<int64_t>(std::llround(-lo / p.scale)), p.qmin, p.qmax);
+  return p;
+}
+
+QuantParams symmetric_params(double abs_max, int bits) {
+  QuantParams p;
+  p.qmax = (int64_t{1} << (bits - 1)) - 1;
+  p.qmin = -p.qmax;
+  p.scale = std::max(abs_max / static_cast<double>(p.qmax), 1e-8);
+  p.zero_point = 0;
+  return p;
+}
+
+at::Tensor fake_quantize(const at::Tensor& x, const QuantParams& params) {
+  if (x.scalar_type() != at::kFloat) {
+    return fake_quantize(x.to(at::kFloat), params).to(x.scalar_type());
+  }
+  return at::fake_quantize_per_tensor_affine(x, params.scale, params.zero_point, params.qmin, params.qmax);
+}
+
+at::Tensor fake_quantize_weight(const at::Tensor& weight, bool per_channel, int bits) {
+  if (!per_channel) {
+    return fake_quantize(weight, symmetric_params(weight.detach().abs().max().item<double>(), bits));
+  }
+  const int64_t qmax = (int64_t{1} << (bits - 1)) - 1;
+  at::Tensor abs_max = std::get<0>(weight.detach().abs().reshape({weight.size(0), -1}).max(1));
+  at::Tensor scale = (abs_max / static_cast<double>(qmax)).clamp_min(1e-8).to(at::kFloat);
+  at::Tensor zero = at::zeros({weight.size(0)}, weight.options().dtype(at::kInt));
+  return at::fake_quantize_per_channel_affine(weight, scale, zero, 0, -qmax, qmax);
+}
+
+void MinMaxObserver::observe(const at::Tensor& x) {
+  at::Tensor flat = x.detach().reshape({-1}).to(at::kFloat);
+  if (flat.numel() == 0) return;
+  double lo, hi;
+  if (percentile_ > 50.0 && percentile_ < 100.0) {
+    // kthvalue on the flattened batch: exact percentiles without sorting twice.
+    const int64_t n = flat.numel();
+    auto rank = [&](double q) { return std::clamp<int64_t>(static_cast<int64_t>(std::llround(q / 100.0 * (n - 1))) + 1, 1, n); };
+    lo = std::get<0>(flat.kthvalue(rank(100.0 - percentile_))).item<double>();
+    hi = std::get<0>(flat.kthvalue(rank(percentile_))).item<double>();
+  } else {
+    lo = flat.min().item<double>();
+    hi = flat.max().item<double>();
+  }
+  if (batches_ == 0) {
+    min_ = lo;
+    max_ = hi;
+  } else {
+    min_ = momentum_ * min_ + (1.0 - momentum_) * lo;
+    max_ = momentum_ * max_ + (1.0 - momentum_) * hi;
+  }
+  ++batches_;
+}
+
+void ActQuantizerImpl::reset() {
+  act_min_ = register_buffer("act_min", at::zeros({1}));
+  act_max_ = register_buffer("act_max", at::zeros({1}));
+}
+
+void ActQuantizerImpl::configure(const QuantSettings& settings) {
+  if (settings.mode == QuantMode::Calibrate) {
+    observer_ = MinMaxObserver(settings.momentum, settings.percentile);
+  } else if (!observer_.ready() && act_max_.item<double>() > act_min_.item<double>()) {
+    observer_.set_range(act_min_.item<double>(), act_max_.item<double>(), 1);  // range restored from state
+  }
+  settings_ = settings;
+}
+
+at::Tensor ActQuantizerImpl::forward(const at::Tensor& x) {
+  switch (settings_.mode) {
+    case QuantMode::Off: return x;
+    case QuantMode::Calibrate:
+      observer_.observe(x);
+      act_min_.fill_(observer_.min());
+      act_max_.fill_(observer_.max());
+      return x;
+    case QuantMode::FakeQuant:
+    case QuantMode::Int8:
+      if (!observer_.ready()) return x;  // never calibrated: this point saw no data
+      return fake_quantize(x, params());
+  }
+  return x;
+}
+
+QuantLinearImpl::QuantLinearImpl(int64_t in_features, int64_t out_features, bool with_bias)
+    : in_features_(in_features), out_features_(out_features), with_bias_(with_bias) {
+  reset();
+}
+
+void QuantLinearImpl::reset() {
+  weight = register_parameter("weight", at::empty({out_features_, in_features_}));
+  // Same initialisation as torch::nn::Linear.
+  torch::nn::init::kaiming_uniform_(weight, std::sqrt(5.0));
+  if (with_bias_) {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(in_features_));
+    bias = register_parameter("bias", at::empty({out_features_}));
+    torch::nn::init::uniform_(bias, -bound, bound);
+  }
+  input_quant = register_module("input_quant", ActQuantizer());
+  output_quant = register_module("output_quant", ActQuantizer());
+  int8_.reset();
+}
+
+void QuantLinearImpl::configure(const QuantSettings& settings) {
+  settings_ = settings;
+  int8_.reset();
+  if (settings.mode == QuantMode::Int8) int8_ = Int8Linear::create(weight, bias);
+}
+
+at::Tensor QuantLinearImpl::forward(const at::Tensor& x) {
+  switch (settings_.mode) {
+    case QuantMode::Off:
+    case QuantMode::Calibrate: return output_quant(at::linear(input_quant(x), weight, bias));
+    case QuantMode::FakeQuant:
+      return output_quant(at::linear(
+          input_quant(x), fake_quantize_weight(weight, settings_.per_channel_weights, settings_.weight_bits), bias));
+    case QuantMode::Int8:
+      if (!input_quant->observer().ready() || !output_quant->observer().ready()) return int8_->forward(x);
+      return int8_->forward(x, input_quant->params(), output_quant->params());
+  }
+  return at::linear(x, weight, bias);
+}
+
+std::string QuantLinearImpl::backend_name() const { return int8_ ? int8_->backend_name() : "fp32"; }
+
+void set_quant_mode(torch::nn::Module& model, const QuantSettings& settings) {
+  model.apply([&](torch::nn::Module& m) {
+    if (auto* aq = dynamic_cast<ActQuantizerImpl*>(&m)) aq->configure(settings);
+    if (auto* ql = dynamic_cast<QuantLinearImpl*>(&m)) ql->configure(settings);
+  });
+}
+
+}  // namespace vqa::hopfield
