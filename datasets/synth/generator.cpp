@@ -3,8 +3,6 @@
 // (answer balancing is sequential), then the JSON files are written.
 #include "datasets/synth/generator.h"
 
-#include <unistd.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -14,6 +12,7 @@
 #include <ostream>
 #include <thread>
 
+#include "core/progress.h"
 #include "datasets/clevr/clevr_io.h"
 
 namespace vqa::synth {
@@ -24,40 +23,6 @@ uint64_t mix(uint64_t a, uint64_t b) {
   x ^= x >> 30; x *= 0xbf58476d1ce4e5b9ULL; x ^= x >> 27; x *= 0x94d049bb133111ebULL; x ^= x >> 31;
   return x;
 }
-
-std::string formatDuration(double s) {
-  char buf[32];
-  int t = int(s + 0.5);
-  std::snprintf(buf, sizeof buf, "%d:%02d:%02d", t / 3600, (t / 60) % 60, t % 60);
-  return buf;
-}
-
-// Progress with rate and ETA: rewrites one line on a terminal, prints a line every 5 s otherwise.
-class Progress {
- public:
-  Progress(std::ostream& log, std::string what, int total)
-      : log_(log), what_(std::move(what)), total_(total), tty_(isatty(STDERR_FILENO)) {}
-  void update(int done, bool final = false) {
-    double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-    if (!final && el - last_ < (tty_ ? 0.2 : 5.0)) return;
-    last_ = el;
-    double rate = el > 0 ? done / el : 0;
-    double eta = rate > 0 ? (total_ - done) / rate : 0;
-    char buf[160];
-    std::snprintf(buf, sizeof buf, "%s %d/%d (%.0f%%) %.2f/s elapsed %s ETA %s", what_.c_str(), done, total_,
-                  total_ ? 100.0 * done / total_ : 100.0, rate, formatDuration(el).c_str(), formatDuration(eta).c_str());
-    if (tty_) log_ << "\r" << buf << "\x1b[K" << (final ? "\n" : "") << std::flush;
-    else log_ << buf << "\n" << std::flush;
-  }
-
- private:
-  std::ostream& log_;
-  std::string what_;
-  int total_;
-  bool tty_;
-  double last_ = -1e9;
-  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
-};
 
 }  // namespace
 
@@ -120,16 +85,17 @@ GenerateStats generateDataset(const GenerateOptions& opt, std::ostream& log) {
     }
   };
   {
-    Progress progress(log, opt.render_images ? "generate: images" : "generate: scenes", opt.images);
+    Progress progress("generate", opt.images, opt.render_images ? "images" : "scenes", &log);
     std::vector<std::thread> pool;
     for (int k = 0; k < std::max(1, opt.threads); ++k) pool.emplace_back(worker);
     while (done < opt.images && error.empty()) {
       std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      progress.update(done);
+      progress.set(done);
     }
     for (auto& t : pool) t.join();
     if (!error.empty()) throw std::runtime_error("generate: " + error);
-    progress.update(done, true);
+    progress.set(done);
+    progress.finish();
   }
   auto t1 = std::chrono::steady_clock::now();
   stats.scene_seconds = std::chrono::duration<double>(t1 - t0).count();
@@ -137,7 +103,7 @@ GenerateStats generateDataset(const GenerateOptions& opt, std::ostream& log) {
   std::vector<ClevrQuestion> questions;
   std::mt19937_64 qrng(mix(opt.seed, 0xc1e5ULL));
   {
-    Progress progress(log, "generate: questions for image", opt.images);
+    Progress progress("generate questions", opt.images, "images", &log);
     for (int i = 0; i < opt.images; ++i) {
       for (auto& g : engine.generate(scenes[size_t(i)], opt.questions_per_image, qrng)) {
         ClevrQuestion q;
@@ -154,7 +120,7 @@ GenerateStats generateDataset(const GenerateOptions& opt, std::ostream& log) {
         q.template_filename = g.template_filename;
         questions.push_back(std::move(q));
       }
-      progress.update(i + 1, i + 1 == opt.images);
+      progress.advance();
     }
   }
   auto t2 = std::chrono::steady_clock::now();
