@@ -58,6 +58,7 @@ static vqa::cli::Registrar reg(
       app.add_option("--lr", o.learning_rate, "Peak learning rate (AdamW)")->capture_default_str();
       app.add_option("--weight-decay", o.weight_decay, "AdamW weight decay")->capture_default_str();
       app.add_option("--layers", o.layers, "Transformer blocks")->capture_default_str();
+      app.add_flag("--pre-norm", o.pre_norm, "Pre-LN blocks (OPT layout) instead of post-LN (BERT layout)");
       app.add_option("--model-size", o.model_size, "Model width")->capture_default_str();
       app.add_option("--heads", o.num_heads, "Attention heads")->capture_default_str();
       app.add_option("--ffn-size", o.ffn_size, "Feed-forward width")->capture_default_str();

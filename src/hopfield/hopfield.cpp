@@ -210,6 +210,17 @@ void TransformerBlockImpl::track_outliers(OutlierStats* stats, std::string name)
 }
 
 at::Tensor TransformerBlockImpl::forward(const at::Tensor& x, const at::Tensor& padding_mask) {
+  if (options_.pre_norm) {
+    const at::Tensor xn = norm_attention(x);
+    at::Tensor a = attention(xn, xn, xn, padding_mask);
+    if (stats_) stats_->record(name_ + ".attn", a);
+    at::Tensor h = attention_residual_quant(x + dropout_(a));
+    at::Tensor f = ffn_out(at::gelu(ffn_in(norm_ffn(h))));
+    if (stats_) stats_->record(name_ + ".ffn", f);
+    at::Tensor r = ffn_residual_quant(h + dropout_(f));
+    if (stats_) stats_->record(name_ + ".residual", r);
+    return r;
+  }
   at::Tensor a = attention(x, x, x, padding_mask);
   if (stats_) stats_->record(name_ + ".attn", a);
   at::Tensor h = norm_attention(attention_residual_quant(x + dropout_(a)));

@@ -120,12 +120,14 @@ struct TransformerBlockOptions {
   int64_t num_heads = 4;
   int64_t ffn_size = 256;
   double dropout = 0.0;
+  bool pre_norm = false;  // pre-LN (OPT/GPT layout) instead of post-LN (BERT layout)
   AssociationOptions association;
 };
 
-// Post-LN encoder block (BERT layout): h = LN(x + Hopfield(x, x, x)); y = LN(h + FFN(h)).
+// Encoder block. Post-LN (BERT layout): h = LN(x + Hopfield(x, x, x)); y = LN(h + FFN(h)).
+// Pre-LN (OPT layout): h = x + Hopfield(LN(x)); y = h + FFN(LN(h)), the residual stream never normalised.
 // Tracked for outlier statistics: "<name>.attn" (attention output), "<name>.ffn" (FFN output) and
-// "<name>.residual" (h + FFN(h), the LayerNorm input where outliers concentrate).
+// "<name>.residual" (h + FFN(h): the LayerNorm input in post-LN, the residual stream in pre-LN).
 class TransformerBlockImpl : public torch::nn::Cloneable<TransformerBlockImpl> {
  public:
   explicit TransformerBlockImpl(TransformerBlockOptions options);

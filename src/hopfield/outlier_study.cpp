@@ -38,9 +38,12 @@ void HopfieldTaggerImpl::reset() {
     b.model_size = o.model_size;
     b.num_heads = o.num_heads;
     b.ffn_size = o.ffn_size;
+    b.pre_norm = o.pre_norm;
     b.association = o.association;
     blocks.push_back(register_module("block" + std::to_string(i), TransformerBlock(b)));
   }
+  if (o.pre_norm)
+    final_norm = register_module("final_norm", torch::nn::LayerNorm(torch::nn::LayerNormOptions({o.model_size})));
   head = register_module("head", torch::nn::Linear(o.model_size, o.tag_count));
 }
 
@@ -49,6 +52,7 @@ at::Tensor HopfieldTaggerImpl::forward(const at::Tensor& words, const at::Tensor
   at::Tensor x = embedding(words) + positions.narrow(0, 0, length).unsqueeze(0);
   x = embedding_quant(embedding_norm(x));
   for (auto& block : blocks) x = block(x, padding);
+  if (options_.pre_norm) x = final_norm(x);
   return head(x);
 }
 
@@ -145,6 +149,7 @@ OutlierStudyResult run_outlier_study(const OutlierStudyOptions& options,
     to.num_heads = options.num_heads;
     to.ffn_size = options.ffn_size;
     to.layers = options.layers;
+    to.pre_norm = options.pre_norm;
     to.association.kind = kind;
     to.association.clip_gamma = options.clip_gamma;
     to.association.clip_zeta = options.clip_zeta;
@@ -277,7 +282,7 @@ std::string study_markdown(const OutlierStudyResult& r) {
   }
   const OutlierStudyOptions& o = r.options;
   out << "\nTask: " << r.task << ".\nMetric: " << r.metric << ".\n";
-  out << "Settings: " << o.layers << " post-LN blocks, d=" << o.model_size << ", heads=" << o.num_heads
+  out << "Settings: " << o.layers << (o.pre_norm ? " pre-LN" : " post-LN") << " blocks, d=" << o.model_size << ", heads=" << o.num_heads
       << ", ffn=" << o.ffn_size << ", " << o.steps << " AdamW steps x batch " << o.batch_size << ", lr "
       << o.learning_rate << ", wd " << o.weight_decay << ", seed " << o.seed << ", eval " << o.eval_questions
       << " questions; W8A8 per-tensor (weights symmetric, activations asymmetric, running min-max momentum 0.9 over "
@@ -298,7 +303,7 @@ std::string study_json(const OutlierStudyResult& r) {
   out << "{\n  \"task\": " << json_string(r.task) << ",\n  \"metric\": " << json_string(r.metric) << ",\n";
   out << "  \"settings\": {\"seed\": " << o.seed << ", \"steps\": " << o.steps << ", \"batch_size\": " << o.batch_size
       << ", \"learning_rate\": " << json_number(o.learning_rate) << ", \"weight_decay\": " << json_number(o.weight_decay)
-      << ", \"layers\": " << o.layers << ", \"model_size\": " << o.model_size << ", \"num_heads\": " << o.num_heads
+      << ", \"layers\": " << o.layers << ", \"pre_norm\": " << (o.pre_norm ? "true" : "false") << ", \"model_size\": " << o.model_size << ", \"num_heads\": " << o.num_heads
       << ", \"ffn_size\": " << o.ffn_size << ", \"eval_questions\": " << o.eval_questions
       << ", \"calibration_batches\": " << o.calibration_batches << ", \"calibration_batch_size\": "
       << o.calibration_batch_size << ", \"percentile\": " << json_number(o.percentile)

@@ -26,6 +26,7 @@ struct TaggerOptions {
   int64_t num_heads = 4;
   int64_t ffn_size = 256;
   int64_t layers = 2;
+  bool pre_norm = false;  // pre-LN blocks and a final LayerNorm before the head
   AssociationOptions association;
 };
 
@@ -45,6 +46,7 @@ class HopfieldTaggerImpl : public torch::nn::Cloneable<HopfieldTaggerImpl> {
   torch::nn::LayerNorm embedding_norm{nullptr};
   ActQuantizer embedding_quant{nullptr};
   std::vector<TransformerBlock> blocks;
+  torch::nn::LayerNorm final_norm{nullptr};  // pre-LN only
   torch::nn::Linear head{nullptr};
 
  private:
@@ -64,6 +66,7 @@ struct OutlierStudyOptions {
   int64_t num_heads = 4;
   int64_t ffn_size = 256;
   int64_t layers = 2;
+  bool pre_norm = false;
   int64_t max_length = 40;
   int64_t eval_questions = 2048;
   int64_t calibration_batches = 16;  // running min-max, momentum 0.9

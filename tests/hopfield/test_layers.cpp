@@ -151,6 +151,25 @@ TEST(Hopfield, TransformerBlockRunsEveryVariantAndIgnoresPadding) {
   }
 }
 
+TEST(Hopfield, PreNormBlockKeepsTheResidualStreamUnnormalised) {
+  TransformerBlockOptions o;
+  o.model_size = 16;
+  o.num_heads = 2;
+  o.ffn_size = 32;
+  o.pre_norm = true;
+  TransformerBlock block(o);
+  at::Tensor x = 10 * at::randn({2, 5, 16});
+  at::Tensor padding = at::zeros({2, 5}, at::kBool);
+  // h = x + attention(LN(x)); y = h + FFN(LN(h)).
+  const at::Tensor xn = block->norm_attention(x);
+  const at::Tensor h = x + block->attention(xn, xn, xn, padding);
+  const at::Tensor expected = h + block->ffn_out(at::gelu(block->ffn_in(block->norm_ffn(h))));
+  const at::Tensor y = block(x, padding);
+  EXPECT_LT((y - expected).abs().max().item<double>(), 1e-5);
+  // The residual stream keeps the input's scale (a post-LN block would bring it to unit variance).
+  EXPECT_GT(y.std().item<double>(), 5.0);
+}
+
 TEST(Softmax1Attention, CpuPathMatchesTheHopfieldComposition) {
   at::manual_seed(6);
   at::Tensor q = at::randn({2, 3, 5, 8}, at::kDouble), k = at::randn({2, 3, 9, 8}, at::kDouble),
