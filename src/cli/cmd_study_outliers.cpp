@@ -19,6 +19,7 @@ namespace {
 struct StudyArgs {
   std::string json_path;
   std::vector<std::string> variants = {"softmax", "softmax1", "clipped", "gated"};
+  std::string objective = "tagging";
   int threads = 1;
   vqa::hopfield::OutlierStudyOptions options;
 };
@@ -53,6 +54,9 @@ static vqa::cli::Registrar reg(
       auto& o = args->options;
       app.add_option("--json", args->json_path, "Also write the results as JSON to FILE")->type_name("FILE");
       app.add_option("--variants", args->variants, "Variants to train (softmax softmax1 clipped gated)");
+      app.add_option("--objective", args->objective, "tagging (program token per word) or mlm (masked words)")
+          ->check(CLI::IsMember({"tagging", "mlm"}))
+          ->capture_default_str();
       app.add_option("--steps", o.steps, "Training steps per variant")->capture_default_str();
       app.add_option("--batch-size", o.batch_size, "Training batch size")->capture_default_str();
       app.add_option("--lr", o.learning_rate, "Peak learning rate (AdamW)")->capture_default_str();
@@ -72,6 +76,8 @@ static vqa::cli::Registrar reg(
       app.callback([args]() {
         vqa::hopfield::set_compute_threads(args->threads);
         args->options.variants.clear();
+        args->options.objective = args->objective == "mlm" ? vqa::hopfield::StudyObjective::MaskedWords
+                                                           : vqa::hopfield::StudyObjective::Tagging;
         for (const auto& name : args->variants) args->options.variants.push_back(vqa::hopfield::parse_attention_kind(name));
         if (!args->json_path.empty()) {  // fail before minutes of training, not after
           const std::string probe = args->json_path + ".tmp";

@@ -54,7 +54,12 @@ class HopfieldTaggerImpl : public torch::nn::Cloneable<HopfieldTaggerImpl> {
 };
 TORCH_MODULE(HopfieldTagger);
 
+// What the tagger learns: "tagging" (program token of every word) or "mlm" (masked-word prediction on the
+// same questions: 15% of words chosen, 80% of those replaced by <mask>, 10% by a random word, 10% kept).
+enum class StudyObjective { Tagging, MaskedWords };
+
 struct OutlierStudyOptions {
+  StudyObjective objective = StudyObjective::Tagging;
   std::vector<AttentionKind> variants = {AttentionKind::Softmax, AttentionKind::Softmax1, AttentionKind::Clipped,
                                          AttentionKind::Gated};
   uint64_t seed = 7;

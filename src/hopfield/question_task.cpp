@@ -207,6 +207,7 @@ ClevrStyleTagging::ClevrStyleTagging(int64_t max_length) : max_length_(max_lengt
   for (const char* t : {"none", "unique", "union", "intersect", "exist", "count", "greater_than", "less_than",
                         "equal_integer"})
     add_tag(t);
+  add_word("<mask>");  // last, so the other word ids do not depend on it
 }
 
 int64_t ClevrStyleTagging::word_id(const std::string& word) const {

@@ -114,3 +114,25 @@ TEST(Study, TinyRunProducesEveryVariantAndValidJson) {
     EXPECT_NE(text.str().find(key), std::string::npos) << key;
   EXPECT_NE(study_markdown(r).find("| softmax1 |"), std::string::npos);
 }
+
+TEST(Study, MaskedWordObjectivePredictsWordsFromContext) {
+  OutlierStudyOptions o;
+  o.objective = StudyObjective::MaskedWords;
+  o.variants = {AttentionKind::Softmax1};
+  o.steps = 150;
+  o.batch_size = 32;
+  o.eval_questions = 128;
+  o.calibration_batches = 2;
+  o.calibration_batch_size = 8;
+  o.model_size = 32;
+  o.num_heads = 2;
+  o.ffn_size = 64;
+  o.layers = 1;
+  const OutlierStudyResult r = run_outlier_study(o);
+  ASSERT_EQ(r.variants.size(), 1u);
+  EXPECT_NE(r.task.find("masked-word"), std::string::npos);
+  // 60+ words to choose from: chance is under 2%; grammar and context make far more predictable.
+  EXPECT_GT(r.variants[0].fp_metric, 20.0);
+  EXPECT_EQ(r.variants[0].fp_metric, r.variants[0].fp_token_accuracy);
+  EXPECT_TRUE(std::isfinite(r.variants[0].avg_kurtosis));
+}
