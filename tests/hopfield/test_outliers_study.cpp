@@ -80,17 +80,25 @@ TEST(QuestionTask, TagsCarryContext) {
   EXPECT_EQ(task.batch(8, r1).word_ids, task.batch(8, r2).word_ids);
 }
 
-TEST(Study, TinyRunProducesEveryVariantAndValidJson) {
+namespace {
+// A study small enough for a unit test: one block, a few dozen steps.
+OutlierStudyOptions tinyStudy(int64_t steps, int64_t batch_size, int64_t eval_questions, int64_t model_size) {
   OutlierStudyOptions o;
-  o.steps = 30;
-  o.batch_size = 16;
-  o.eval_questions = 64;
+  o.steps = steps;
+  o.batch_size = batch_size;
+  o.eval_questions = eval_questions;
   o.calibration_batches = 2;
   o.calibration_batch_size = 8;
-  o.model_size = 16;
+  o.model_size = model_size;
   o.num_heads = 2;
-  o.ffn_size = 32;
+  o.ffn_size = 2 * model_size;
   o.layers = 1;
+  return o;
+}
+}  // namespace
+
+TEST(Study, TinyRunProducesEveryVariantAndValidJson) {
+  const OutlierStudyOptions o = tinyStudy(30, 16, 64, 16);
   int reports = 0;
   OutlierStudyResult r = run_outlier_study(o, [&](const StudyProgress&) { ++reports; });
   ASSERT_EQ(r.variants.size(), 4u);
@@ -116,18 +124,9 @@ TEST(Study, TinyRunProducesEveryVariantAndValidJson) {
 }
 
 TEST(Study, MaskedWordObjectivePredictsWordsFromContext) {
-  OutlierStudyOptions o;
+  OutlierStudyOptions o = tinyStudy(150, 32, 128, 32);
   o.objective = StudyObjective::MaskedWords;
   o.variants = {AttentionKind::Softmax1};
-  o.steps = 150;
-  o.batch_size = 32;
-  o.eval_questions = 128;
-  o.calibration_batches = 2;
-  o.calibration_batch_size = 8;
-  o.model_size = 32;
-  o.num_heads = 2;
-  o.ffn_size = 64;
-  o.layers = 1;
   const OutlierStudyResult r = run_outlier_study(o);
   ASSERT_EQ(r.variants.size(), 1u);
   EXPECT_NE(r.task.find("masked-word"), std::string::npos);
