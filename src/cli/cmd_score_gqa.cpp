@@ -16,7 +16,10 @@ struct ScoreOptions {
 
 void printScores(const GqaScores& s) {
   auto pct = [](const std::optional<double>& v) {
-    return v ? std::to_string(100 * *v).substr(0, std::to_string(100 * *v).find('.') + 3) + "%" : std::string("n/a");
+    if (!v) return std::string("n/a");
+    char text[32];
+    std::snprintf(text, sizeof text, "%.2f%%", 100 * *v);
+    return std::string(text);
   };
   std::printf("| metric | value |\n|---|---|\n");
   std::printf("| accuracy | %.2f%% (%d/%d) |\n", 100 * s.accuracy, s.correct, s.total);
