@@ -3,7 +3,10 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -11,51 +14,186 @@
 #include "core/errors.h"
 
 namespace vqa {
+namespace {
+
+namespace fs = std::filesystem;
+
+// "line L, column C (byte B)" for a byte offset into `text` (all 1-based but the byte).
+std::string locate(const std::string& text, size_t offset) {
+  offset = std::min(offset, text.size());
+  const size_t lineStart = offset == 0 ? 0 : text.rfind('\n', offset - 1);
+  const size_t line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(offset), '\n');
+  const size_t column = lineStart == std::string::npos || offset == 0 ? offset + 1 : offset - lineStart;
+  return "line " + std::to_string(line) + ", column " + std::to_string(column) + " (byte " + std::to_string(offset) +
+         ")";
+}
+
+// Finds where parsing stops: a SAX pass that keeps nothing and records the first error.
+class ErrorLocator : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  using json = nlohmann::json;
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(json::number_integer_t) override { return true; }
+  bool number_unsigned(json::number_unsigned_t) override { return true; }
+  bool number_float(json::number_float_t, const json::string_t&) override { return true; }
+  bool string(json::string_t&) override { return true; }
+  bool binary(json::binary_t&) override { return true; }
+  bool start_object(std::size_t) override { return true; }
+  bool key(json::string_t&) override { return true; }
+  bool end_object() override { return true; }
+  bool start_array(std::size_t) override { return true; }
+  bool end_array() override { return true; }
+  bool parse_error(std::size_t position, const std::string&, const json::exception& e) override {
+    found = true;
+    offset = position;
+    message = e.what();
+    return false;
+  }
+
+  bool found = false;
+  size_t offset = 0;
+  std::string message;
+};
+
+// nlohmann's message without its "[json.exception.parse_error.101] parse error at line 1, column 5: " prefix.
+std::string problemOf(std::string message) {
+  const size_t bracket = message.find("] ");
+  if (message.rfind("[json.exception.", 0) == 0 && bracket != std::string::npos) message = message.substr(bracket + 2);
+  const size_t at = message.find("parse error");
+  if (at == 0) {
+    const size_t colon = message.find(": ");
+    message = colon == std::string::npos ? message : message.substr(colon + 2);
+  }
+  return excerpt(message, 120);
+}
+
+// The first place where lists and objects nest deeper than kMaxJsonDepth, or npos.
+size_t tooDeepAt(const std::string& text) {
+  int depth = 0;
+  bool inString = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (inString) {
+      if (c == '\\') ++i;
+      else if (c == '"') inString = false;
+    } else if (c == '"') {
+      inString = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) return i;
+    } else if (c == ']' || c == '}') {
+      --depth;
+    }
+  }
+  return std::string::npos;
+}
+
+std::string systemReason() { return errno ? std::string(" (") + std::strerror(errno) + ")" : std::string(); }
+
+void removeQuietly(const std::string& path) {
+  std::error_code ec;
+  fs::remove(path, ec);
+}
+
+// Writes `contents` to `path`; returns "" or the problem.
+std::string writePlain(const std::string& path, const std::string& contents) {
+  errno = 0;
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  if (!out) return "cannot write file" + systemReason();
+  out << contents;
+  out.flush();
+  if (!out) return "write failed" + systemReason();
+  out.close();
+  if (out.fail()) return "write failed" + systemReason();
+  return "";
+}
+
+std::string temporaryFor(const std::string& path) { return path + ".tmp." + std::to_string(::getpid()); }
+
+std::string makeParent(const std::string& path) {
+  const fs::path parent = fs::path(path).parent_path();
+  if (parent.empty()) return "";
+  std::error_code ec;
+  fs::create_directories(parent, ec);
+  if (ec) return "cannot create folder " + excerpt(parent.string(), 200) + " (" + ec.message() + ")";
+  return "";
+}
+
+}  // namespace
 
 nlohmann::json readJsonFile(const std::string& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw InputError(path, "", "is a folder, not a file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw InputError(path, "", "cannot open file");
   std::stringstream buffer;
   buffer << in.rdbuf();
   const std::string text = buffer.str();
   if (text.find_first_not_of(" \t\r\n") == std::string::npos) throw InputError(path, "", "file is empty");
+  const size_t deep = tooDeepAt(text);
+  if (deep != std::string::npos)
+    throw InputError(path, "",
+                     "lists and objects nest deeper than " + std::to_string(kMaxJsonDepth) + " levels at " +
+                         locate(text, deep));
   try {
     return nlohmann::json::parse(text);
-  } catch (const nlohmann::json::parse_error& e) {
-    // e.what() is "[json.exception.parse_error.101] parse error at line 3, column 5: ..."; keep the useful tail.
-    std::string what = e.what();
-    const auto at = what.find("parse error");
-    if (at != std::string::npos) what = what.substr(at);
-    throw InputError(path, "", "invalid or truncated JSON (" + what + ")");
+  } catch (const nlohmann::json::exception& e) {
+    ErrorLocator locator;
+    nlohmann::json::sax_parse(text, &locator);
+    const std::string problem = problemOf(locator.found ? locator.message : e.what());
+    const std::string where = locator.found ? " at " + locate(text, locator.offset) : "";
+    const bool overflow = e.id == 406;
+    throw InputError(path, "",
+                     (overflow ? "number too large" : "invalid or truncated JSON") + where + ": " + problem);
   }
 }
 
 void writeFileAtomic(const std::string& path, const std::string& contents) {
-  namespace fs = std::filesystem;
-  const fs::path target(path);
-  if (target.has_parent_path()) fs::create_directories(target.parent_path());
-  const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw InputError(path, "", "cannot write file");
-    out << contents;
-    out.flush();
-    if (!out) {
-      out.close();
-      std::remove(tmp.c_str());
-      throw InputError(path, "", "write failed (disk full?)");
-    }
+  if (const std::string problem = makeParent(path); !problem.empty()) throw InputError(path, "", problem);
+  const std::string tmp = temporaryFor(path);
+  if (const std::string problem = writePlain(tmp, contents); !problem.empty()) {
+    removeQuietly(tmp);
+    throw InputError(path, "", problem);
   }
   std::error_code ec;
-  fs::rename(tmp, target, ec);
+  fs::rename(tmp, path, ec);
   if (ec) {
-    std::remove(tmp.c_str());
-    throw InputError(path, "", "cannot rename temporary file: " + ec.message());
+    removeQuietly(tmp);
+    throw InputError(path, "", "cannot rename temporary file (" + ec.message() + ")");
   }
 }
 
 void writeJsonFileAtomic(const std::string& path, const nlohmann::json& value, int indent) {
   writeFileAtomic(path, value.dump(indent) + "\n");
+}
+
+void OutputFiles::add(const std::string& option, const std::string& path, std::string contents) {
+  outputs_.push_back({option, path, std::move(contents)});
+}
+
+void OutputFiles::addJson(const std::string& option, const std::string& path, const nlohmann::json& value,
+                          int indent) {
+  add(option, path, value.dump(indent) + "\n");
+}
+
+void OutputFiles::commit() {
+  std::vector<std::string> temporaries;
+  auto fail = [&](const Output& o, const std::string& problem, size_t renamed) {
+    for (const auto& t : temporaries) removeQuietly(t);
+    for (size_t k = 0; k < renamed; ++k) removeQuietly(outputs_[k].path);
+    throw InputError(o.option + " " + o.path, "", problem);
+  };
+  for (const Output& o : outputs_) {
+    if (const std::string problem = makeParent(o.path); !problem.empty()) fail(o, problem, 0);
+    temporaries.push_back(temporaryFor(o.path));
+    if (const std::string problem = writePlain(temporaries.back(), o.contents); !problem.empty()) fail(o, problem, 0);
+  }
+  for (size_t k = 0; k < outputs_.size(); ++k) {
+    std::error_code ec;
+    fs::rename(temporaries[k], outputs_[k].path, ec);
+    if (ec) fail(outputs_[k], "cannot rename temporary file (" + ec.message() + ")", k);
+  }
+  outputs_.clear();
 }
 
 }  // namespace vqa

@@ -1,17 +1,39 @@
-// Reading JSON files with one-line errors (missing, empty, truncated) and writing files atomically.
+// Reading JSON files with one-line errors (missing, a folder, empty, truncated, out-of-range numbers) and
+// writing files atomically, one at a time or as a set that is written all or none.
 #pragma once
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
 namespace vqa {
 
-// Throws InputError("PATH: problem") when the file is missing, empty or not valid JSON.
+// Deepest nesting of lists and objects a file may have (real CLEVR and GQA files stay under 10).
+constexpr int kMaxJsonDepth = 512;
+
+// Throws InputError("PATH: problem") when the file is missing, a folder, empty, nested deeper than
+// kMaxJsonDepth or not valid JSON; syntax errors and numbers too large for a double name line, column and byte.
 nlohmann::json readJsonFile(const std::string& path);
 
 // Writes to PATH.tmp.<pid> then renames over PATH, so readers never see a half-written file.
-// Creates missing parent folders.
+// Creates missing parent folders. Throws InputError("PATH: problem").
 void writeFileAtomic(const std::string& path, const std::string& contents);
 void writeJsonFileAtomic(const std::string& path, const nlohmann::json& value, int indent = -1);
+
+// A command's output files, written all or none: commit() writes every file to a temporary beside its
+// target, and only when all are written renames them into place. When anything fails, no output is left
+// and the error names the option ("--json PATH: cannot write file (Permission denied)").
+class OutputFiles {
+ public:
+  void add(const std::string& option, const std::string& path, std::string contents);
+  void addJson(const std::string& option, const std::string& path, const nlohmann::json& value, int indent = 2);
+  void commit();
+
+ private:
+  struct Output {
+    std::string option, path, contents;
+  };
+  std::vector<Output> outputs_;
+};
 
 }  // namespace vqa

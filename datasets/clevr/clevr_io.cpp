@@ -1,7 +1,9 @@
 // CLEVR v1.0 readers and writers.
 #include "datasets/clevr/clevr_io.h"
 
+#include <climits>
 #include <cmath>
+#include <map>
 
 #include "core/errors.h"
 #include "core/vocab.h"
@@ -13,28 +15,26 @@ namespace {
 const nlohmann::json& field(const nlohmann::json& record, const char* key) {
   if (!record.is_object()) throw std::runtime_error("record is not an object");
   auto it = record.find(key);
-  if (it == record.end()) throw std::runtime_error(std::string("missing '") + key + "'");
+  if (it == record.end()) throw std::runtime_error("missing " + quotedValue(key));
   return *it;
 }
 
 std::string stringField(const nlohmann::json& record, const char* key) {
   const auto& v = field(record, key);
-  if (!v.is_string()) throw std::runtime_error(std::string("'") + key + "' is not a string");
+  if (!v.is_string()) throw std::runtime_error(quotedValue(key) + " is not a string");
   return v.get<std::string>();
 }
 
-int intField(const nlohmann::json& record, const char* key) {
-  const auto& v = field(record, key);
-  if (!v.is_number_integer()) throw std::runtime_error(std::string("'") + key + "' is not an integer");
-  return v.get<int>();
-}
+// Indices and counts are never negative.
+int indexField(const nlohmann::json& record, const char* key) { return jsonInt(field(record, key), key, 0, INT_MAX); }
+
 
 std::array<double, 3> vec3Field(const nlohmann::json& record, const char* key) {
   const auto& v = field(record, key);
-  if (!v.is_array() || v.size() != 3) throw std::runtime_error(std::string("'") + key + "' is not a 3-vector");
+  if (!v.is_array() || v.size() != 3) throw std::runtime_error(quotedValue(key) + " is not a 3-vector");
   std::array<double, 3> out{};
   for (int i = 0; i < 3; ++i) {
-    if (!v[i].is_number()) throw std::runtime_error(std::string("'") + key + "' holds a non-number");
+    if (!v[i].is_number()) throw std::runtime_error(quotedValue(key) + " holds a non-number");
     out[i] = v[i].get<double>();
   }
   return out;
@@ -43,7 +43,7 @@ std::array<double, 3> vec3Field(const nlohmann::json& record, const char* key) {
 std::string sceneLabel(size_t position, const nlohmann::json& record) {
   std::string label = "scene " + std::to_string(position);
   if (record.is_object() && record.contains("image_filename") && record["image_filename"].is_string())
-    label += " (" + record["image_filename"].get<std::string>() + ")";
+    label += " (" + excerpt(record["image_filename"].get<std::string>()) + ")";
   return label;
 }
 
@@ -63,7 +63,7 @@ nlohmann::json clevrInfo(const std::string& split) {
 SceneGraph clevrSceneFromJson(const nlohmann::json& record) {
   SceneGraph scene;
   if (record.contains("split") && record["split"].is_string()) scene.split = record["split"].get<std::string>();
-  scene.image_index = intField(record, "image_index");
+  scene.image_index = indexField(record, "image_index");
   scene.image_filename = stringField(record, "image_filename");
   const auto& objects = field(record, "objects");
   if (!objects.is_array()) throw std::runtime_error("'objects' is not a list");
@@ -74,7 +74,7 @@ SceneGraph clevrSceneFromJson(const nlohmann::json& record) {
       for (clevr::Attribute a : clevr::attributes()) {
         const std::string& name = clevr::attributeName(a);
         const std::string value = stringField(o, name.c_str());
-        if (clevr::valueIndex(a, value) < 0) throw std::runtime_error("unknown " + name + " '" + value + "'");
+        if (clevr::valueIndex(a, value) < 0) throw std::runtime_error("unknown " + name + " " + quotedValue(value));
         obj.attributes[name] = value;
       }
       obj.coords = vec3Field(o, "3d_coords");
@@ -100,14 +100,15 @@ SceneGraph clevrSceneFromJson(const nlohmann::json& record) {
       const std::string& rel = it.key();
       const auto& lists = it.value();
       if (!lists.is_array() || static_cast<int>(lists.size()) != scene.size())
-        throw std::runtime_error("relationships '" + rel + "' needs one list per object");
+        throw std::runtime_error("relationships " + quotedValue(rel) + " needs one list per object");
       for (int i = 0; i < scene.size(); ++i) {
-        if (!lists[i].is_array()) throw std::runtime_error("relationships '" + rel + "' entry is not a list");
+        if (!lists[i].is_array()) throw std::runtime_error("relationships " + quotedValue(rel) + " entry is not a list");
         for (const auto& j : lists[i]) {
-          if (!j.is_number_integer() || j.get<int>() < 0 || j.get<int>() >= scene.size())
-            throw std::runtime_error("relationships '" + rel + "'[" + std::to_string(i) +
-                                     "] names an object out of range");
-          scene.addRelation(j.get<int>(), i, rel);  // j is `rel` of i
+          const std::optional<int> index = jsonIntIfFits(j);
+          if (!index || *index < 0 || *index >= scene.size())
+            throw std::runtime_error("relationships " + quotedValue(rel) + "[" + std::to_string(i) + "] holds " + describeJson(j) +
+                                     ", not an object index (0 to " + std::to_string(scene.size() - 1) + ")");
+          scene.addRelation(*index, i, rel);  // j is `rel` of i
         }
       }
     }
@@ -169,6 +170,10 @@ ClevrScenes readClevrScenes(const std::string& path) {
   ClevrScenes out;
   out.info = root.is_object() && root.contains("info") ? root["info"] : nlohmann::json::object();
   const auto& scenes = listIn(root, "scenes", path);
+  const std::string fileSplit = out.info.is_object() && out.info.contains("split") && out.info["split"].is_string()
+                                    ? out.info["split"].get<std::string>()
+                                    : "";
+  std::map<std::pair<std::string, int>, size_t> firstWithIndex;  // (split, image_index) -> scene position
   out.scenes.reserve(scenes.size());
   for (size_t k = 0; k < scenes.size(); ++k) {
     try {
@@ -176,6 +181,13 @@ ClevrScenes readClevrScenes(const std::string& path) {
     } catch (const std::exception& e) {
       throw InputError::in(path, sceneLabel(k, scenes[k]), e);
     }
+    const SceneGraph& scene = out.scenes.back();
+    const auto [it, added] =
+        firstWithIndex.emplace(std::pair{scene.split.empty() ? fileSplit : scene.split, scene.image_index}, k);
+    if (!added)
+      throw InputError(path, sceneLabel(k, scenes[k]),
+                       "image_index " + std::to_string(scene.image_index) + " is already used by scene " +
+                           std::to_string(it->second));
   }
   return out;
 }
@@ -202,19 +214,19 @@ ClevrQuestions readClevrQuestions(const std::string& path) {
     const auto& r = list[k];
     ClevrQuestion q;
     try {
-      q.image_index = intField(r, "image_index");
+      q.image_index = indexField(r, "image_index");
       q.question = stringField(r, "question");
-      if (r.contains("question_index")) q.question_index = intField(r, "question_index");
+      if (r.contains("question_index")) q.question_index = indexField(r, "question_index");
       if (r.contains("image_filename")) q.image_filename = stringField(r, "image_filename");
       if (r.contains("split")) q.split = stringField(r, "split");
-      if (r.contains("question_family_index")) q.question_family_index = intField(r, "question_family_index");
+      if (r.contains("question_family_index")) q.question_family_index = indexField(r, "question_family_index");
       if (r.contains("template_filename")) q.template_filename = stringField(r, "template_filename");
       if (r.contains("answer")) {
         const auto& a = r["answer"];
         // Released answers are strings; the generator's raw output may hold booleans and integers.
         if (a.is_string()) q.answer = a.get<std::string>();
         else if (a.is_boolean()) q.answer = a.get<bool>() ? "yes" : "no";
-        else if (a.is_number_integer()) q.answer = std::to_string(a.get<int>());
+        else if (a.is_number_integer()) q.answer = std::to_string(jsonInt(a, "answer", 0, INT_MAX));
         else throw std::runtime_error("'answer' is not a string");
         q.has_answer = true;
       }

@@ -15,7 +15,7 @@ std::vector<std::string> strings(const nlohmann::json& j, const char* what) {
   std::vector<std::string> out;
   for (const auto& v : j) {
     if (v.is_string()) out.push_back(v.get<std::string>());
-    else if (v.is_number_integer()) out.push_back(std::to_string(v.get<int>()));
+    else if (v.is_number_integer()) out.push_back(std::to_string(jsonInt(v, what)));
     else throw std::runtime_error(std::string("'") + what + "' holds a value that is neither string nor integer");
   }
   return out;
@@ -29,7 +29,7 @@ int toIndex(const std::string& s) {
   } catch (const std::exception&) {
     used = 0;
   }
-  if (used != s.size() || s.empty()) throw std::runtime_error("'" + s + "' is not a node index");
+  if (used != s.size() || s.empty()) throw std::runtime_error(quotedValue(s) + " is not a node index");
   return k;
 }
 
@@ -48,7 +48,7 @@ ClevrTemplate parseTemplate(const nlohmann::json& t) {
     TemplateParam param{p["type"].get<std::string>(), p["name"].get<std::string>()};
     ValueType vt;
     if (!parseValueType(param.type, &vt) || vt < ValueType::Color)
-      throw std::runtime_error("param " + param.name + " has type '" + param.type + "' with no values");
+      throw std::runtime_error("param " + excerpt(param.name) + " has type " + quotedValue(param.type) + " with no values");
     out.params.push_back(param);
   }
   auto hasParam = [&](const std::string& name) {
@@ -63,11 +63,11 @@ ClevrTemplate parseTemplate(const nlohmann::json& t) {
     TemplateNode node;
     node.type = n["type"].get<std::string>();
     const FunctionSignature* sig = findFunction(node.type);
-    if (!sig) throw std::runtime_error(where + "unknown function '" + node.type + "'");
+    if (!sig) throw std::runtime_error(where + "unknown function " + quotedValue(node.type));
     if (n.contains("inputs")) {
       for (const auto& in : strings(n["inputs"], "inputs")) {
         const int k = toIndex(in);
-        if (k < 0 || k >= static_cast<int>(i)) throw std::runtime_error(where + "input " + in + " is not an earlier node");
+        if (k < 0 || k >= static_cast<int>(i)) throw std::runtime_error(where + "input " + excerpt(in) + " is not an earlier node");
         node.inputs.push_back(k);
       }
     }
@@ -75,7 +75,7 @@ ClevrTemplate parseTemplate(const nlohmann::json& t) {
       throw std::runtime_error(where + "'" + node.type + "' takes " + std::to_string(sig->inputs.size()) + " inputs");
     if (n.contains("side_inputs")) node.side_inputs = strings(n["side_inputs"], "side_inputs");
     for (const auto& s : node.side_inputs)
-      if (!hasParam(s)) throw std::runtime_error(where + "side input '" + s + "' is not a declared param");
+      if (!hasParam(s)) throw std::runtime_error(where + "side input " + quotedValue(s) + " is not a declared param");
     out.nodes.push_back(std::move(node));
   }
   if (t.contains("constraints")) {
@@ -86,16 +86,16 @@ ClevrTemplate parseTemplate(const nlohmann::json& t) {
       TemplateConstraint con{c["type"].get<std::string>(), strings(c["params"], "params")};
       if (con.type == "NULL" || con.type == "NEQ") {
         for (const auto& p : con.params)
-          if (!hasParam(p)) throw std::runtime_error(con.type + " constraint names unknown param '" + p + "'");
+          if (!hasParam(p)) throw std::runtime_error(excerpt(con.type) + " constraint names unknown param " + quotedValue(p));
       } else if (con.type == "OUT_NEQ") {
         if (con.params.size() != 2) throw std::runtime_error("OUT_NEQ constraint needs two node indices");
         for (const auto& p : con.params) {
           const int k = toIndex(p);
           if (k < 0 || k >= static_cast<int>(out.nodes.size()))
-            throw std::runtime_error("OUT_NEQ constraint names node " + p + " out of range");
+            throw std::runtime_error("OUT_NEQ constraint names node " + excerpt(p) + " out of range");
         }
       } else {
-        throw std::runtime_error("unknown constraint type '" + con.type + "'");
+        throw std::runtime_error("unknown constraint type " + quotedValue(con.type));
       }
       out.constraints.push_back(std::move(con));
     }

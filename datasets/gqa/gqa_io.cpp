@@ -1,7 +1,10 @@
 // GQA readers.
 #include "datasets/gqa/gqa_io.h"
 
+#include <climits>
+
 #include "core/errors.h"
+#include "core/program.h"
 #include "datasets/json_file.h"
 
 namespace vqa {
@@ -73,7 +76,7 @@ std::vector<GqaQuestion> readGqaQuestions(const std::string& path) {
         }
       }
     } catch (const std::exception& e) {
-      throw InputError::in(path, "question " + q.id, e);
+      throw InputError::in(path, "question " + excerpt(q.id), e);
     }
     out.push_back(std::move(q));
   }
@@ -84,8 +87,8 @@ SceneGraph gqaSceneFromJson(const std::string& image_id, const nlohmann::json& r
   if (!record.is_object()) throw std::runtime_error("scene graph is not an object");
   SceneGraph scene;
   scene.image_id = image_id;
-  if (record.contains("width")) scene.width = static_cast<int>(number(record, "width"));
-  if (record.contains("height")) scene.height = static_cast<int>(number(record, "height"));
+  if (record.contains("width")) scene.width = jsonInt(record["width"], "width", 0, INT_MAX);
+  if (record.contains("height")) scene.height = jsonInt(record["height"], "height", 0, INT_MAX);
   for (const char* key : {"location", "weather"}) {
     const std::string v = optString(record, key);
     if (!v.empty()) scene.image_attributes[key] = v;
@@ -105,22 +108,23 @@ SceneGraph gqaSceneFromJson(const std::string& image_id, const nlohmann::json& r
       obj.labels = idList(o, "attributes");
       scene.addObject(std::move(obj));
     } catch (const std::exception& e) {
-      throw std::runtime_error("object " + it.key() + ": " + e.what());
+      throw std::runtime_error("object " + excerpt(it.key()) + ": " + e.what());
     }
   }
   for (auto it = objects.begin(); it != objects.end(); ++it) {
     const auto& o = it.value();
     if (!o.contains("relations")) continue;
-    if (!o["relations"].is_array()) throw std::runtime_error("object " + it.key() + ": 'relations' is not a list");
+    const std::string where = "object " + excerpt(it.key()) + ": ";
+    if (!o["relations"].is_array()) throw std::runtime_error(where + "'relations' is not a list");
     const int subject = scene.findObject(it.key());
     for (const auto& rel : o["relations"]) {
       if (!rel.is_object() || !rel.contains("name") || !rel.contains("object") || !rel["name"].is_string() ||
           !rel["object"].is_string())
-        throw std::runtime_error("object " + it.key() + ": a relation needs string 'name' and 'object'");
+        throw std::runtime_error(where + "a relation needs string 'name' and 'object'");
       const int target = scene.findObject(rel["object"].get<std::string>());
       if (target < 0)
-        throw std::runtime_error("object " + it.key() + ": relation '" + rel["name"].get<std::string>() +
-                                 "' names unknown object " + rel["object"].get<std::string>());
+        throw std::runtime_error(where + "relation " + quotedValue(rel["name"].get<std::string>()) +
+                                 " names unknown object " + excerpt(rel["object"].get<std::string>()));
       scene.addRelation(subject, target, rel["name"].get<std::string>());
     }
   }
@@ -135,7 +139,7 @@ std::map<std::string, SceneGraph> readGqaSceneGraphs(const std::string& path) {
     try {
       out.emplace(it.key(), gqaSceneFromJson(it.key(), it.value()));
     } catch (const std::exception& e) {
-      throw InputError::in(path, "image " + it.key(), e);
+      throw InputError::in(path, "image " + excerpt(it.key()), e);
     }
   }
   return out;

@@ -40,7 +40,7 @@ std::map<std::string, std::string> readGqaPredictions(const std::string& path) {
       throw InputError(path, "prediction " + std::to_string(k), "needs 'questionId' and 'prediction'");
     const auto& id = r["questionId"];
     const std::string qid = id.is_string() ? id.get<std::string>()
-                            : id.is_number_integer() ? std::to_string(id.get<long long>())
+                            : id.is_number_integer() ? id.dump()
                                                      : throw InputError(path, "prediction " + std::to_string(k),
                                                                         "'questionId' is not a string");
     if (!r["prediction"].is_string())
@@ -59,9 +59,10 @@ std::map<std::string, GqaChoices> readGqaChoices(const std::string& path) {
     GqaChoices c;
     for (auto [key, list] : {std::pair{"valid", &c.valid}, std::pair{"plausible", &c.plausible}}) {
       if (!r.is_object() || !r.contains(key) || !r[key].is_array())
-        throw InputError(path, "question " + it.key(), std::string("missing list '") + key + "'");
+        throw InputError(path, "question " + excerpt(it.key()), std::string("missing list '") + key + "'");
       for (const auto& v : r[key]) {
-        if (!v.is_string()) throw InputError(path, "question " + it.key(), std::string("'") + key + "' holds a non-string");
+        if (!v.is_string())
+          throw InputError(path, "question " + excerpt(it.key()), std::string("'") + key + "' holds a non-string");
         list->push_back(v.get<std::string>());
       }
     }
@@ -108,12 +109,15 @@ GqaScores scoreGqa(const std::vector<GqaQuestion>& questions, const std::map<std
       auto c = choices->find(q.id);
       if (c != choices->end()) {
         ++choiceTotal;
+        // eval.py's belongs(): for a "Common" question both groups become {color, material, shape}.
         const bool common = q.detailed.find("Common") != std::string::npos;
         const std::vector<std::string> commonGroup{"color", "material", "shape"};
-        const auto& valid = common ? commonGroup : c->second.valid;
-        validCount += std::find(valid.begin(), valid.end(), predicted) != valid.end();
-        plausibleCount +=
-            std::find(c->second.plausible.begin(), c->second.plausible.end(), predicted) != c->second.plausible.end();
+        auto belongs = [&](const std::vector<std::string>& group) {
+          const auto& g = common ? commonGroup : group;
+          return std::find(g.begin(), g.end(), predicted) != g.end();
+        };
+        validCount += belongs(c->second.valid);
+        plausibleCount += belongs(c->second.plausible);
       }
     }
     if (q.has_global_group) {
@@ -144,7 +148,8 @@ GqaScores scoreGqa(const std::vector<GqaQuestion>& questions, const std::map<std
   s.binary = s.binary_total ? s.binary / s.binary_total : 0;
   s.open = s.open_total ? s.open / s.open_total : 0;
   s.consistency_questions = consistencyQuestions;
-  if (consistencyQuestions) s.consistency = consistencySum / consistencyQuestions;
+  // eval.py averages an empty list to 0; consistency_questions says how many questions the figure rests on.
+  s.consistency = consistencyQuestions ? consistencySum / consistencyQuestions : 0.0;
   if (choices) {
     s.validity = ratio(validCount, choiceTotal);
     s.plausibility = ratio(plausibleCount, choiceTotal);
@@ -175,7 +180,7 @@ nlohmann::json GqaScores::toJson() const {
                    {"open", open},
                    {"binary_total", binary_total},
                    {"open_total", open_total},
-                   {"consistency", consistency ? nlohmann::json(*consistency) : nlohmann::json()},
+                   {"consistency", consistency},
                    {"consistency_questions", consistency_questions},
                    {"entailed_missing", entailed_missing},
                    {"validity", validity ? nlohmann::json(*validity) : nlohmann::json()},

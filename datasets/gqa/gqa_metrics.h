@@ -22,8 +22,8 @@ struct GqaScores {
   int correct = 0;
   double accuracy = 0, binary = 0, open = 0;
   int binary_total = 0, open_total = 0;
-  std::optional<double> consistency;  // none when no correct question has an entailed question with a prediction
-  int consistency_questions = 0;
+  double consistency = 0;              // as eval.py: 0 when no question qualifies (see consistency_questions)
+  int consistency_questions = 0;      // correct questions with at least one scored entailed question
   int entailed_missing = 0;           // entailed ids with no question or no prediction (skipped)
   std::optional<double> validity, plausibility;  // only with a choices file
   double distribution = 0;            // chi-square / 100, lower is better

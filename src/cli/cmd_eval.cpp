@@ -6,6 +6,7 @@
 #include <map>
 
 #include "cli/command.h"
+#include "cli/option_checks.h"
 #include "cli/results.h"
 #include "core/errors.h"
 #include "core/progress.h"
@@ -24,39 +25,54 @@ struct EvalOptions {
   std::string scene_graphs;
   std::string scene_mode, program_mode, executor = "symbolic";
   std::string json, predictions;
+  bool write_json = false, write_predictions = false;  // the option was given (an empty path is refused)
   bool skip_missing_scenes = false;
 };
 
 // Scenes of several files, found by (split, image_index); a question without a split matches any split.
 class SceneIndex {
  public:
-  void add(const ClevrScenes& file) {
-    for (const auto& s : file.scenes) {
-      const std::string split = !s.split.empty() ? s.split : file.info.value("split", "");
-      by_key_[{split, s.image_index}] = &s;
+  // Refuses a (split, image_index) that an earlier file already holds.
+  void add(const ClevrScenes& file, const std::string& path) {
+    const std::string fileSplit =
+        file.info.is_object() && file.info.contains("split") && file.info["split"].is_string()
+            ? file.info["split"].get<std::string>()
+            : "";
+    for (size_t k = 0; k < file.scenes.size(); ++k) {
+      const SceneGraph& s = file.scenes[k];
+      const std::string split = !s.split.empty() ? s.split : fileSplit;
+      const auto [it, added] = by_key_.emplace(std::pair{split, s.image_index}, Entry{&s, path});
+      if (!added)
+        throw InputError(path, "scene " + std::to_string(k),
+                         "image_index " + std::to_string(s.image_index) + " of split " + quotedValue(split) +
+                             " is already in " + it->second.path);
       by_index_.emplace(s.image_index, &s);
     }
   }
   const SceneGraph* find(const std::string& split, int image_index) const {
     if (!split.empty()) {
       auto it = by_key_.find({split, image_index});
-      return it == by_key_.end() ? nullptr : it->second;
+      return it == by_key_.end() ? nullptr : it->second.scene;
     }
     auto range = by_index_.equal_range(image_index);
     return range.first != range.second && std::next(range.first) == range.second ? range.first->second : nullptr;
   }
 
  private:
-  std::map<std::pair<std::string, int>, const SceneGraph*> by_key_;
+  struct Entry {
+    const SceneGraph* scene;
+    std::string path;
+  };
+  std::map<std::pair<std::string, int>, Entry> by_key_;
   std::multimap<int, const SceneGraph*> by_index_;
 };
 
-nlohmann::json evalClevr(const EvalOptions& o) {
+void evalClevr(const EvalOptions& o, OutputFiles& outputs) {
   if (o.scenes.empty()) throw InputError("vqa eval: --scenes FILE is needed for CLEVR");
   std::vector<ClevrScenes> sceneFiles;
   for (const auto& path : o.scenes) sceneFiles.push_back(readClevrScenes(path));
   SceneIndex index;
-  for (const auto& f : sceneFiles) index.add(f);
+  for (size_t f = 0; f < sceneFiles.size(); ++f) index.add(sceneFiles[f], o.scenes[f]);
   std::string sceneNames;
   for (const auto& path : o.scenes) sceneNames += (sceneNames.empty() ? "" : ", ") + path;
 
@@ -86,7 +102,8 @@ nlohmann::json evalClevr(const EvalOptions& o) {
       if (!scene)
         throw InputError(path, record,
                          "image " + std::to_string(q.image_index) +
-                             (q.image_filename.empty() ? "" : " (" + q.image_filename + ")") + " has no scene in " +
+                             (q.image_filename.empty() ? "" : " (" + excerpt(q.image_filename) + ")") +
+                             " has no scene in " +
                              sceneNames);
       items.push_back({&q, scene});
     }
@@ -105,10 +122,10 @@ nlohmann::json evalClevr(const EvalOptions& o) {
   nlohmann::json out = tally.toJson();
   out["mode"] = {{"scene", "oracle"}, {"program", "oracle"}, {"executor", o.executor}};
   printClevrSummary(out);
-  return out;
+  if (o.write_json) outputs.addJson("--json", o.json, out);
 }
 
-nlohmann::json evalGqa(const EvalOptions& o) {
+void evalGqa(const EvalOptions& o, OutputFiles& outputs) {
   if (o.scene_graphs.empty()) throw InputError("vqa eval: --scene-graphs FILE is needed for GQA");
   if (o.questions.size() != 1) throw InputError("vqa eval: GQA takes one --questions file");
   const std::string& questionsPath = o.questions.front();
@@ -118,7 +135,7 @@ nlohmann::json evalGqa(const EvalOptions& o) {
   std::vector<GqaQuestion> runnable;
   int skipped = 0;
   for (const auto& q : questions) {
-    const std::string record = "question " + q.id;
+    const std::string record = "question " + excerpt(q.id);
     if (!q.has_program) throw InputError(questionsPath, record, "no 'semantic' program");
     if (!q.program_error.empty()) throw InputError(questionsPath, record, q.program_error);
     if (!q.has_answer) throw InputError(questionsPath, record, "no answer to score against");
@@ -128,7 +145,8 @@ nlohmann::json evalGqa(const EvalOptions& o) {
         ++skipped;
         continue;
       }
-      throw InputError(questionsPath, record, "image " + q.image_id + " has no scene graph in " + o.scene_graphs);
+      throw InputError(questionsPath, record,
+                       "image " + excerpt(q.image_id) + " has no scene graph in " + o.scene_graphs);
     }
     runnable.push_back(q);
   }
@@ -151,17 +169,17 @@ nlohmann::json evalGqa(const EvalOptions& o) {
   out["errors"] = errors;
   out["skipped_no_scene_graph"] = skipped;
   out["mode"] = {{"scene", "oracle"}, {"program", "oracle"}, {"executor", o.executor}};
-  if (!o.predictions.empty()) {
+  if (o.write_predictions) {
     nlohmann::json list = nlohmann::json::array();
     for (const auto& [id, p] : predictions) list.push_back({{"questionId", id}, {"prediction", p}});
-    writeJsonFileAtomic(o.predictions, list, 1);
+    outputs.addJson("--predictions", o.predictions, list, 1);
   }
+  if (o.write_json) outputs.addJson("--json", o.json, out);
   std::printf("GQA oracle eval: %d/%d correct (accuracy %.2f%%), binary %.2f%%, open %.2f%%, %zu could not run",
               scores.correct, scores.total, 100 * scores.accuracy, 100 * scores.binary, 100 * scores.open,
               errors.size());
   if (skipped) std::printf(", %d skipped (no scene graph)", skipped);
   std::printf("\n");
-  return out;
 }
 
 }  // namespace
@@ -178,12 +196,25 @@ static Registrar reg("eval", "Evaluate question answering (oracle scenes and pro
   app.add_option("--program", o->program_mode, "where programs come from: oracle (ground truth)")
       ->required()->check(CLI::IsMember({"oracle"}));
   app.add_option("--executor", o->executor, "symbolic")->check(CLI::IsMember({"symbolic"}));
-  app.add_option("--json", o->json, "write results as JSON to this file");
-  app.add_option("--predictions", o->predictions, "GQA: write [{questionId, prediction}] for score-gqa");
+  CLI::Option* json = app.add_option("--json", o->json, "write results as JSON to this file");
+  CLI::Option* predictions =
+      app.add_option("--predictions", o->predictions, "GQA: write [{questionId, prediction}] for score-gqa");
   app.add_flag("--skip-missing-scenes", o->skip_missing_scenes, "GQA: skip questions whose image has no scene graph");
-  app.callback([o] {
-    const nlohmann::json result = o->dataset == "gqa" ? evalGqa(*o) : evalClevr(*o);
-    if (!o->json.empty()) writeJsonFileAtomic(o->json, result, 2);
+  app.callback([o, json, predictions] {
+    // Output paths are checked before any work; the outputs are then written together or not at all.
+    o->write_json = json->count() > 0;
+    o->write_predictions = predictions->count() > 0;
+    if (o->write_json) checkOutputFile("--json", o->json);
+    if (o->write_predictions) {
+      if (o->dataset != "gqa") throw std::runtime_error("--predictions is written for GQA only (--dataset gqa)");
+      checkOutputFile("--predictions", o->predictions);
+      if (o->write_json && std::filesystem::absolute(o->json) == std::filesystem::absolute(o->predictions))
+        throw std::runtime_error("--json and --predictions name the same file " + o->json);
+    }
+    OutputFiles outputs;
+    if (o->dataset == "gqa") evalGqa(*o, outputs);
+    else evalClevr(*o, outputs);
+    outputs.commit();
   });
 });
 

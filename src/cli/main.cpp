@@ -7,6 +7,7 @@
 #include <iostream>
 
 #include "cli/command.h"
+#include "core/errors.h"
 
 namespace vqa::cli {
 std::vector<CommandInfo>& commandRegistry() {
@@ -30,7 +31,8 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   } catch (const std::exception& e) {
-    std::cerr << "vqa: error: " << e.what() << "\n";
+    // One line whatever the message holds; messages are short by construction, the cap is a backstop.
+    std::cerr << "vqa: error: " << vqa::excerpt(e.what(), 2000) << "\n";
     return 1;
   }
   return 0;

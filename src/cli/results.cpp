@@ -27,15 +27,17 @@ void ClevrTally::add(const ClevrQuestion& q, const std::string& predicted, const
 
 nlohmann::json ClevrTally::toJson() const {
   auto acc = [](const Count& c) { return c.total ? double(c.correct) / c.total : 0.0; };
-  nlohmann::json perType = nlohmann::json::object();
+  nlohmann::json perType = nlohmann::json::object(), perTypeTotal = nlohmann::json::object();
   for (const char* t : {"exist", "count", "compare_number", "query_attribute", "compare_attribute"}) {
     auto it = per_type_.find(t);
     perType[t] = it == per_type_.end() ? nlohmann::json() : nlohmann::json(acc(it->second));
+    perTypeTotal[t] = it == per_type_.end() ? 0 : it->second.total;
   }
   nlohmann::json perFamily = nlohmann::json::object();
   for (const auto& [f, c] : per_family_) perFamily[std::to_string(f)] = acc(c);
-  return {{"total", all_.total}, {"correct", all_.correct}, {"accuracy", acc(all_)},
-          {"per_type", perType}, {"per_family", perFamily},   {"errors", errors_}};
+  return {{"total", all_.total},   {"correct", all_.correct},           {"accuracy", acc(all_)},
+          {"per_type", perType},   {"per_type_total", perTypeTotal},    {"per_family", perFamily},
+          {"errors", errors_}};
 }
 
 void printClevrSummary(const nlohmann::json& r) {

@@ -1,9 +1,34 @@
 // The one error type for bad input: a message that names the file, the record and the problem.
 #pragma once
+#include <cstdio>
 #include <stdexcept>
 #include <string>
 
 namespace vqa {
+
+// A value from an input file made fit for a one-line message: control characters escaped and anything
+// past `limit` characters cut off with "...". Every message that echoes input text goes through this.
+inline std::string excerpt(const std::string& value, size_t limit = 60) {
+  std::string out;
+  for (size_t i = 0; i < value.size(); ++i) {
+    const unsigned char c = static_cast<unsigned char>(value[i]);
+    if (out.size() >= limit && (c & 0xC0) != 0x80) return out + "...";  // never cuts a UTF-8 character
+    if (c == '\n') out += "\\n";
+    else if (c == '\r') out += "\\r";
+    else if (c == '\t') out += "\\t";
+    else if (c < 0x20 || c == 0x7f) {
+      char code[8];
+      std::snprintf(code, sizeof code, "\\x%02x", c);
+      out += code;
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  return out;
+}
+
+// excerpt() in single quotes: "'red'".
+inline std::string quotedValue(const std::string& value, size_t limit = 60) { return "'" + excerpt(value, limit) + "'"; }
 
 class InputError : public std::runtime_error {
  public:

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <stdexcept>
 
+#include "core/errors.h"
 #include "core/program.h"
 
 namespace vqa {
@@ -47,18 +48,18 @@ void parseRelation(const std::string& body, GqaStep& step) {
   const size_t first = body.find(',');
   const size_t last = body.rfind(',');
   if (first == std::string::npos || first == last)
-    throw std::runtime_error("relation argument '" + body + "' is not 'name,relation,s|o'");
+    throw std::runtime_error("relation argument " + quotedValue(body) + " is not 'name,relation,s|o'");
   step.name = trim(body.substr(0, first));
   const std::string rel = trim(body.substr(first + 1, last - first - 1));
   const std::string role = trim(body.substr(last + 1));
-  if (role != "s" && role != "o") throw std::runtime_error("relation role '" + role + "' is neither 's' nor 'o'");
+  if (role != "s" && role != "o") throw std::runtime_error("relation role " + quotedValue(role) + " is neither 's' nor 'o'");
   step.subject = role == "s";
   step.relations = step.op == GqaOp::ChooseRel ? split(rel, '|') : std::vector<std::string>{rel};
   for (const auto& r : step.relations)
-    if (r.empty()) throw std::runtime_error("empty relation in '" + body + "'");
+    if (r.empty()) throw std::runtime_error("empty relation in " + quotedValue(body));
   if (step.op == GqaOp::ChooseRel && step.relations.size() != 2)
-    throw std::runtime_error("choose rel needs two relations, got '" + rel + "'");
-  if (step.name.empty()) throw std::runtime_error("empty object name in '" + body + "'");
+    throw std::runtime_error("choose rel needs two relations, got " + quotedValue(rel));
+  if (step.name.empty()) throw std::runtime_error("empty object name in " + quotedValue(body));
 }
 
 void parseValue(const std::string& arg, GqaStep& step) {
@@ -124,9 +125,9 @@ GqaStep parseGqaStep(const std::string& operation, const std::string& argument, 
     } else {
       step.op = GqaOp::Choose;
       step.values = split(argument, '|');
-      if (step.values.size() < 2) throw std::runtime_error("choose needs options 'a|b', got '" + argument + "'");
+      if (step.values.size() < 2) throw std::runtime_error("choose needs options 'a|b', got " + quotedValue(argument));
       for (const auto& v : step.values)
-        if (v.empty()) throw std::runtime_error("empty option in '" + argument + "'");
+        if (v.empty()) throw std::runtime_error("empty option in " + quotedValue(argument));
     }
   } else if (head == "query") {
     step.op = GqaOp::Query;
@@ -143,11 +144,11 @@ GqaStep parseGqaStep(const std::string& operation, const std::string& argument, 
   } else if (head == "common") {
     step.op = GqaOp::Common;
   } else {
-    throw std::runtime_error("unknown operation '" + operation + "'");
+    throw std::runtime_error("unknown operation " + quotedValue(operation));
   }
   const Arity a = arityOf(step.op);
   if (deps.size() < a.min || deps.size() > a.max)
-    throw std::runtime_error("'" + operation + "' takes " + std::to_string(a.min) +
+    throw std::runtime_error(quotedValue(operation) + " takes " + std::to_string(a.min) +
                              (a.max != a.min ? "-" + std::to_string(a.max) : std::string()) + " dependencies, got " +
                              std::to_string(deps.size()));
   return step;
@@ -169,8 +170,11 @@ GqaProgram parseGqaProgram(const nlohmann::json& semantic) {
     if (!s["dependencies"].is_array()) throw std::runtime_error(where + "'dependencies' is not a list");
     std::vector<int> d;
     for (const auto& x : s["dependencies"]) {
-      if (!x.is_number_integer()) throw std::runtime_error(where + "'dependencies' holds a non-integer");
-      d.push_back(x.get<int>());
+      try {
+        d.push_back(jsonInt(x, "dependencies", 0, INT_MAX));
+      } catch (const std::exception& e) {
+        throw std::runtime_error(where + e.what());
+      }
     }
     try {
       program.steps.push_back(parseGqaStep(s["operation"].get<std::string>(), s["argument"].get<std::string>(), d));

@@ -5,6 +5,7 @@
 #include <boost/graph/topological_sort.hpp>
 #include <nlohmann/json.hpp>
 
+#include "core/errors.h"
 #include "core/vocab.h"
 
 namespace vqa {
@@ -38,6 +39,36 @@ std::vector<std::string> stringList(const nlohmann::json& j, int step, const cha
 }
 
 }  // namespace
+
+std::optional<int> jsonIntIfFits(const nlohmann::json& value) {
+  if (value.is_number_unsigned()) {
+    const auto u = value.get<unsigned long long>();
+    if (u > static_cast<unsigned long long>(INT_MAX)) return std::nullopt;
+    return static_cast<int>(u);
+  }
+  if (value.is_number_integer()) {
+    const auto v = value.get<long long>();
+    if (v < INT_MIN || v > INT_MAX) return std::nullopt;
+    return static_cast<int>(v);
+  }
+  return std::nullopt;
+}
+
+std::string describeJson(const nlohmann::json& value) {
+  if (value.is_number() || value.is_boolean()) return excerpt(value.dump());
+  const std::string kind = value.type_name();
+  return (kind == "array" || kind == "object" ? "an " : "a ") + kind;
+}
+
+int jsonInt(const nlohmann::json& value, const std::string& field, long long min, long long max) {
+  const std::string name = quotedValue(field);
+  if (!value.is_number_integer()) throw std::runtime_error(name + " is not an integer (" + describeJson(value) + ")");
+  const std::optional<int> v = jsonIntIfFits(value);
+  if (!v || *v < min || *v > max)
+    throw std::runtime_error(name + " is " + value.dump() + ", out of range (" + std::to_string(min) + " to " +
+                             std::to_string(max) + ")");
+  return *v;
+}
 
 const std::string& typeName(ValueType t) {
   static const std::string names[] = {"ObjectSet", "Object", "Integer", "Bool", "Color",
@@ -116,8 +147,11 @@ Program parseProgram(const nlohmann::json& steps) {
     if (!s.contains("inputs")) throw stepError(step, "missing 'inputs'");
     if (!s["inputs"].is_array()) throw stepError(step, "'inputs' is not a list");
     for (const auto& i : s["inputs"]) {
-      if (!i.is_number_integer()) throw stepError(step, "'inputs' holds a non-integer");
-      node.inputs.push_back(i.get<int>());
+      try {
+        node.inputs.push_back(jsonInt(i, "inputs"));
+      } catch (const std::exception& e) {
+        throw stepError(step, e.what());
+      }
     }
     if (s.contains("value_inputs")) node.value_inputs = stringList(s["value_inputs"], step, "value_inputs");
     else if (s.contains("side_inputs")) node.value_inputs = stringList(s["side_inputs"], step, "side_inputs");
@@ -146,7 +180,7 @@ void validateProgram(const Program& program) {
   for (int i = 0; i < program.size(); ++i) {
     const ProgramNode& n = program.nodes[i];
     const FunctionSignature* sig = findFunction(n.function);
-    if (!sig) throw stepError(i, "unknown function '" + n.function + "'");
+    if (!sig) throw stepError(i, "unknown function " + quotedValue(n.function));
     if (sig->template_only) throw stepError(i, "'" + n.function + "' is a template-only function");
     if (n.inputs.size() != sig->inputs.size())
       throw stepError(i, "'" + n.function + "' takes " + std::to_string(sig->inputs.size()) + " inputs, got " +
@@ -168,15 +202,21 @@ void validateProgram(const Program& program) {
     for (size_t k = 0; k < n.value_inputs.size(); ++k) {
       const auto* values = valuesOfType(sig->side_inputs[k]);
       if (values && std::find(values->begin(), values->end(), n.value_inputs[k]) == values->end())
-        throw stepError(i, "'" + n.value_inputs[k] + "' is not a " + typeName(sig->side_inputs[k]));
+        throw stepError(i, quotedValue(n.value_inputs[k]) + " is not a " + typeName(sig->side_inputs[k]));
     }
     outputs.push_back(sig->output);
   }
+  // A question's program ends in the step that gives its answer.
+  const ProgramNode& last = program.nodes.back();
+  if (!findFunction(last.function)->terminal)
+    throw stepError(program.size() - 1, "the last step '" + last.function + "' gives " + typeName(outputs.back()) +
+                                            ", not an answer (a program ends with exist, count, query_*, equal_*, "
+                                            "less_than, greater_than or equal_object)");
 }
 
 ValueType outputType(const Program& program) {
   const FunctionSignature* sig = findFunction(program.nodes.back().function);
-  if (!sig) throw std::runtime_error("unknown function '" + program.nodes.back().function + "'");
+  if (!sig) throw std::runtime_error("unknown function " + quotedValue(program.nodes.back().function));
   return sig->output;
 }
 

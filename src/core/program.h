@@ -1,12 +1,23 @@
 // Program IR for CLEVR's functional programs: nodes with a function, input indices and value inputs;
 // parsing/printing in both CLEVR spellings, validation (arity, types, input order) and topological order.
 #pragma once
+#include <climits>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
 
 namespace vqa {
+
+// Every JSON number that becomes an int goes through one of these, so that no value wraps around.
+// jsonInt: an integer in [min, max], else std::runtime_error("'FIELD' is 4294967297, out of range (0 to 9)")
+// or "'FIELD' is not an integer (...)". jsonIntIfFits: the value when it is an integer that fits an int.
+int jsonInt(const nlohmann::json& value, const std::string& field, long long min = INT_MIN, long long max = INT_MAX);
+std::optional<int> jsonIntIfFits(const nlohmann::json& value);
+// A JSON value as an error message shows it: numbers and booleans as written (cut short), else "a string",
+// "an array", "an object", "a null".
+std::string describeJson(const nlohmann::json& value);
 
 enum class ValueType { ObjectSet, Object, Integer, Bool, Color, Shape, Material, Size, Relation };
 const std::string& typeName(ValueType t);

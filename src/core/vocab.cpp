@@ -65,6 +65,22 @@ bool parseAttribute(const std::string& name, Attribute* out) {
 }
 int valueIndex(Attribute a, const std::string& value) { return indexOf(attributeValues(a), value); }
 
+const std::map<std::string, std::vector<std::string>>& synonyms() {
+  static const std::map<std::string, std::vector<std::string>> s = {
+      {"thing", {"thing", "object"}},
+      {"sphere", {"sphere", "ball"}},
+      {"cube", {"cube", "block"}},
+      {"large", {"large", "big"}},
+      {"small", {"small", "tiny"}},
+      {"metal", {"metallic", "metal", "shiny"}},
+      {"rubber", {"rubber", "matte"}},
+      {"left", {"left of", "to the left of", "on the left side of"}},
+      {"right", {"right of", "to the right of", "on the right side of"}},
+      {"behind", {"behind"}},
+      {"front", {"in front of"}}};
+  return s;
+}
+
 const std::vector<std::string>& answers() {
   static const std::vector<std::string> v = [] {
     std::vector<std::string> out{"yes", "no"};

@@ -1,5 +1,6 @@
 // CLEVR's concept vocabularies and the 28-way answer space, shared by readers, executors and models.
 #pragma once
+#include <map>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,9 @@ const std::vector<std::string>& materials();
 const std::vector<std::string>& sizes();
 const std::vector<std::string>& relations();  // left, right, behind, front
 int relationIndex(const std::string& relation);  // -1 when unknown
+
+// CLEVR's synonyms.json: canonical word (value, "thing", relation) -> its surface forms in questions.
+const std::map<std::string, std::vector<std::string>>& synonyms();
 
 // The 28 answers: yes, no, 0..10, 8 colors, 2 sizes, 3 shapes, 2 materials.
 const std::vector<std::string>& answers();

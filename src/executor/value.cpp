@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <nlohmann/json.hpp>
 
+#include "core/program.h"
+
 namespace vqa {
 
 Value Value::set(std::vector<int> objects) {
@@ -66,19 +68,20 @@ bool Value::matches(const nlohmann::json& expected) const {
       if (!expected.is_array()) return false;
       std::vector<int> e;
       for (const auto& x : expected) {
-        if (!x.is_number_integer()) return false;
-        e.push_back(x.get<int>());
+        const std::optional<int> index = jsonIntIfFits(x);
+        if (!index) return false;
+        e.push_back(*index);
       }
       std::sort(e.begin(), e.end());
       return e == objects;
     }
     case Kind::Object:
-      return expected.is_number_integer() && expected.get<int>() == objects.front();
+      return jsonIntIfFits(expected) == objects.front();
     case Kind::Bool:
       if (expected.is_boolean()) return expected.get<bool>() == boolean;
       break;
     case Kind::Integer:
-      if (expected.is_number_integer()) return expected.get<int>() == integer;
+      if (expected.is_number_integer()) return jsonIntIfFits(expected) == integer;
       break;
     case Kind::Word:
       break;

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/errors.h"
 #include "core/gqa_program.h"
 #include "core/program.h"
 #include "core/scene_graph.h"
@@ -188,4 +189,86 @@ TEST(GqaProgram, RejectsMalformedSteps) {
   const GqaProgram ok = parseGqaProgram(json::parse(R"J([{"operation":"select","argument":"a (1)","dependencies":[]},
       {"operation":"exist","argument":"?","dependencies":[0]}])J"));
   EXPECT_EQ(ok.order, (std::vector<int>{0, 1}));
+}
+
+TEST(JsonInt, ReadsIntegersInRangeAndRefusesEverythingElse) {
+  EXPECT_EQ(jsonInt(json(7), "n"), 7);
+  EXPECT_EQ(jsonInt(json(-3), "n"), -3);
+  EXPECT_EQ(jsonInt(json(2147483647), "n"), 2147483647);
+  auto error = [](const json& v, long long min = INT_MIN, long long max = INT_MAX) {
+    try {
+      jsonInt(v, "image_index", min, max);
+    } catch (const std::runtime_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  // 2^32 + 1 and 2^63 would wrap to 1 and 0 through get<int>().
+  EXPECT_EQ(error(json::parse("4294967297")), "'image_index' is 4294967297, out of range (-2147483648 to 2147483647)");
+  EXPECT_EQ(error(json::parse("9223372036854775808"), 0),
+            "'image_index' is 9223372036854775808, out of range (0 to 2147483647)");
+  EXPECT_EQ(error(json::parse("-9223372036854775808"), 0),
+            "'image_index' is -9223372036854775808, out of range (0 to 2147483647)");
+  EXPECT_EQ(error(json(-1), 0), "'image_index' is -1, out of range (0 to 2147483647)");
+  EXPECT_EQ(error(json(1.5)), "'image_index' is not an integer (1.5)");
+  EXPECT_EQ(error(json("3")), "'image_index' is not an integer (a string)");
+  EXPECT_EQ(error(json::array()), "'image_index' is not an integer (an array)");
+  EXPECT_EQ(jsonIntIfFits(json::parse("4294967297")), std::nullopt);
+  EXPECT_EQ(jsonIntIfFits(json::parse("18446744073709551615")), std::nullopt);
+  EXPECT_EQ(jsonIntIfFits(json(2.0)), std::nullopt);
+  EXPECT_EQ(jsonIntIfFits(json(-5)), -5);
+}
+
+TEST(Program, HugeInputsAndDependenciesAreErrorsNotWrappedIndices) {
+  for (const char* huge : {"4294967297", "9223372036854775808"}) {
+    const std::string text =
+        std::string(R"J([{"function":"scene","inputs":[]},{"function":"count","inputs":[)J") + huge + "]}]";
+    try {
+      parseProgram(json::parse(text));
+      FAIL() << huge << " was read as a step index";
+    } catch (const std::runtime_error& e) {
+      EXPECT_EQ(std::string(e.what()),
+                std::string("step 1: 'inputs' is ") + huge + ", out of range (-2147483648 to 2147483647)");
+    }
+    const std::string gqa = std::string(R"J([{"operation":"select","argument":"a (1)","dependencies":[]},
+        {"operation":"exist","argument":"?","dependencies":[)J") + huge + "]}]";
+    try {
+      parseGqaProgram(json::parse(gqa));
+      FAIL() << huge << " was read as a dependency";
+    } catch (const std::runtime_error& e) {
+      EXPECT_EQ(std::string(e.what()),
+                std::string("step 1: 'dependencies' is ") + huge + ", out of range (0 to 2147483647)");
+    }
+  }
+  EXPECT_THROW(parseGqaProgram(json::parse(R"J([{"operation":"exist","argument":"?","dependencies":[-1]}])J")),
+               std::runtime_error);
+}
+
+TEST(Program, AProgramMustEndInItsAnswer) {
+  EXPECT_EQ(validationError(R"J([{"function":"scene","inputs":[]},{"function":"filter_color","inputs":[0],"value_inputs":["red"]}])J"),
+            "step 1: the last step 'filter_color' gives ObjectSet, not an answer (a program ends with exist, count, "
+            "query_*, equal_*, less_than, greater_than or equal_object)");
+  EXPECT_EQ(validationError(R"J([{"function":"scene","inputs":[]},{"function":"unique","inputs":[0]}])J").substr(0, 51),
+            "step 1: the last step 'unique' gives Object, not an");
+  EXPECT_EQ(validationError(R"J([{"function":"scene","inputs":[]},{"function":"exist","inputs":[0]}])J"), "");
+}
+
+TEST(Errors, QuotedValuesAreShortAndOnOneLine) {
+  EXPECT_EQ(quotedValue("red"), "'red'");
+  EXPECT_EQ(excerpt("a\nb\tc\x01"), "a\\nb\\tc\\x01");
+  const std::string huge(10'000'000, 'x');
+  EXPECT_EQ(quotedValue(huge), "'" + std::string(60, 'x') + "...'");
+  // A cut never splits a UTF-8 character.
+  std::string accents;
+  for (int i = 0; i < 40; ++i) accents += "\xc3\xa9";
+  EXPECT_EQ(excerpt(accents).size(), 60u + 3u);
+  try {
+    json step = json::object();
+    step["function"] = huge;
+    step["inputs"] = json::array();
+    validateProgram(parseProgram(json::array({step})));
+    FAIL();
+  } catch (const std::runtime_error& e) {
+    EXPECT_LT(std::string(e.what()).size(), 100u);
+  }
 }

@@ -142,3 +142,104 @@ TEST(JsonFile, AtomicWriteReplacesWholeFile) {
   writeJsonFileAtomic(path, json{{"b", 2}});
   EXPECT_EQ(readJsonFile(path), (json{{"b", 2}}));
 }
+
+static const char* kObject = R"({"color": "red", "size": "large", "shape": "cube", "material": "metal",
+                                 "3d_coords": [0, 0, 0], "pixel_coords": [1, 2, 3]})";
+
+TEST(ClevrBadInput, IntegersBeyondIntRangeAreErrorsNotWrappedIndices) {
+  const std::string dir = vqa::testing::scratchDir();
+  using vqa::testing::writeFile;
+  // 4294967297 = 2^32 + 1 used to become scene 1; 2^63 used to become 0.
+  const std::string scenes = writeFile(dir + "/scenes.json", R"({"scenes": [
+    {"image_index": 4294967297, "image_filename": "a.png", "objects": []}]})");
+  EXPECT_EQ(errorOf([&] { readClevrScenes(scenes); }),
+            scenes + ": scene 0 (a.png): 'image_index' is 4294967297, out of range (0 to 2147483647)");
+  const std::string questions = writeFile(dir + "/q.json", R"({"questions": [
+    {"image_index": 9223372036854775808, "question": "?"}]})");
+  EXPECT_EQ(errorOf([&] { readClevrQuestions(questions); }),
+            questions + ": question 0: 'image_index' is 9223372036854775808, out of range (0 to 2147483647)");
+  const std::string negative = writeFile(dir + "/neg.json", R"({"questions": [{"image_index": -1, "question": "?"}]})");
+  EXPECT_EQ(errorOf([&] { readClevrQuestions(negative); }),
+            negative + ": question 0: 'image_index' is -1, out of range (0 to 2147483647)");
+  const std::string fraction = writeFile(dir + "/frac.json", R"({"questions": [{"image_index": 0.5, "question": "?"}]})");
+  EXPECT_EQ(errorOf([&] { readClevrQuestions(fraction); }),
+            fraction + ": question 0: 'image_index' is not an integer (0.5)");
+  const std::string input = writeFile(dir + "/input.json", R"({"questions": [{"image_index": 0, "question": "?",
+    "program": [{"function": "scene", "inputs": [], "value_inputs": []},
+                {"function": "count", "inputs": [4294967297], "value_inputs": []}]}]})");
+  const auto q = readClevrQuestions(input);
+  EXPECT_EQ(q.questions.at(0).program_error, "step 1: 'inputs' is 4294967297, out of range (-2147483648 to 2147483647)");
+  const std::string relation = writeFile(dir + "/rel.json", std::string(R"({"scenes": [{"image_index": 0,
+    "image_filename": "a.png", "objects": [)") + kObject + R"(], "relationships": {"left": [[4294967297]]}}]})");
+  EXPECT_EQ(errorOf([&] { readClevrScenes(relation); }),
+            relation + ": scene 0 (a.png): relationships 'left'[0] holds 4294967297, not an object index (0 to 0)");
+}
+
+TEST(ClevrBadInput, TwoScenesWithOneImageIndexAreAnError) {
+  const std::string dir = vqa::testing::scratchDir();
+  const std::string scenes = vqa::testing::writeFile(dir + "/scenes.json", R"({"info": {"split": "val"}, "scenes": [
+    {"image_index": 0, "image_filename": "a.png", "objects": []},
+    {"image_index": 1, "image_filename": "b.png", "objects": []},
+    {"image_index": 0, "image_filename": "c.png", "objects": []}]})");
+  EXPECT_EQ(errorOf([&] { readClevrScenes(scenes); }), scenes + ": scene 2 (c.png): image_index 0 is already used by scene 0");
+  // The same index in two splits of one file is two images.
+  const std::string splits = vqa::testing::writeFile(dir + "/splits.json", R"({"scenes": [
+    {"split": "train", "image_index": 0, "image_filename": "a.png", "objects": []},
+    {"split": "val", "image_index": 0, "image_filename": "b.png", "objects": []}]})");
+  EXPECT_EQ(readClevrScenes(splits).scenes.size(), 2u);
+}
+
+TEST(JsonFile, FoldersNumbersTooLargeAndDeepNestingAreLocatedErrors) {
+  const std::string dir = vqa::testing::scratchDir();
+  using vqa::testing::writeFile;
+  EXPECT_EQ(errorOf([&] { readJsonFile(dir); }), dir + ": is a folder, not a file");
+  const std::string overflow = writeFile(dir + "/big.json", "{\"scenes\": [\n  {\"image_index\": 1e400}]}");
+  const std::string message = errorOf([&] { readClevrScenes(overflow); });
+  EXPECT_EQ(message.rfind(overflow + ": number too large at line 2, column ", 0), 0u) << message;
+  EXPECT_NE(message.find("number overflow parsing '1e400'"), std::string::npos) << message;
+  const std::string deep = writeFile(dir + "/deep.json", "{\"info\": " + std::string(100000, '[') + "}");
+  EXPECT_EQ(errorOf([&] { readClevrScenes(deep); }),
+            deep + ": lists and objects nest deeper than 512 levels at line 1, column 521 (byte 520)");
+  // A truncated 10 MB string: nlohmann echoes the whole token; the message stays short.
+  const std::string truncated = writeFile(dir + "/cut.json", "{\"questions\": [\"" + std::string(10'000'000, 'x'));
+  const std::string cut = errorOf([&] { readClevrQuestions(truncated); });
+  EXPECT_EQ(cut.rfind(truncated + ": invalid or truncated JSON at line 1, column ", 0), 0u) << cut.substr(0, 300);
+  EXPECT_LT(cut.size(), 300u) << cut;
+  EXPECT_EQ(cut.find('\n'), std::string::npos);
+}
+
+TEST(ClevrBadInput, LongValuesAreCutShortInMessages) {
+  const std::string dir = vqa::testing::scratchDir();
+  const std::string colour(10'000'000, 'r');
+  const std::string scenes = vqa::testing::writeFile(
+      dir + "/scenes.json", R"({"scenes": [{"image_index": 0, "image_filename": "a.png", "objects": [{"color": ")" +
+                                colour + R"(", "size": "large", "shape": "cube", "material": "metal"}]}]})");
+  EXPECT_EQ(errorOf([&] { readClevrScenes(scenes); }),
+            scenes + ": scene 0 (a.png): object 0: unknown color '" + std::string(60, 'r') + "...'");
+}
+
+TEST(JsonFile, OutputFilesAreWrittenAllOrNone) {
+  const std::string dir = vqa::testing::scratchDir();
+  const std::string blocker = vqa::testing::writeFile(dir + "/plain-file", "x");
+  OutputFiles outputs;
+  outputs.addJson("--predictions", dir + "/predictions.json", json::array());
+  outputs.addJson("--json", blocker + "/result.json", json::object());
+  try {
+    outputs.commit();
+    FAIL() << "a file cannot hold a folder";
+  } catch (const InputError& e) {
+    EXPECT_EQ(std::string(e.what()).rfind("--json " + blocker + "/result.json: cannot create folder", 0), 0u)
+        << e.what();
+  }
+  // Neither the first output nor any temporary is left.
+  std::vector<std::string> left;
+  for (const auto& entry : std::filesystem::directory_iterator(dir)) left.push_back(entry.path().filename().string());
+  EXPECT_EQ(left, std::vector<std::string>{"plain-file"});
+
+  OutputFiles good;
+  good.addJson("--predictions", dir + "/p.json", json::array({1}));
+  good.addJson("--json", dir + "/sub/j.json", json{{"a", 2}});
+  good.commit();
+  EXPECT_EQ(readJsonFile(dir + "/p.json"), json::array({1}));
+  EXPECT_EQ(readJsonFile(dir + "/sub/j.json"), (json{{"a", 2}}));
+}

@@ -2,7 +2,7 @@
 if(TARGET vqa_hopfield)
   vqa_test(test_hopfield
     SOURCES hopfield/test_associations.cpp hopfield/test_layers.cpp hopfield/test_quantization.cpp
-            hopfield/test_outliers_study.cpp
+            hopfield/test_outliers.cpp
     LIBS vqa_hopfield)
   if(VQA_HOPFIELD_CUDA)
     add_executable(check_hopfield_cuda hopfield/check_cuda_attention.cpp)

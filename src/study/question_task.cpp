@@ -1,37 +1,54 @@
 // Generator of the study's CLEVR-style tagging questions (see question_task.h).
-#include "hopfield/question_task.h"
+#include "study/question_task.h"
 
-#include <array>
 #include <stdexcept>
+#include <vector>
 
-namespace vqa::hopfield {
+#include "core/vocab.h"
+
+namespace vqa::study {
 
 namespace {
 
 struct Synonym {
-  const char* word;
-  const char* value;
+  std::string word;
+  std::string value;
 };
-
-const std::array<const char*, 8> kColors = {"gray", "red", "blue", "green", "brown", "purple", "cyan", "yellow"};
-const std::array<Synonym, 4> kSizes = {{{"small", "small"}, {"tiny", "small"}, {"large", "large"}, {"big", "large"}}};
-const std::array<Synonym, 5> kMaterials = {
-    {{"rubber", "rubber"}, {"matte", "rubber"}, {"metal", "metal"}, {"metallic", "metal"}, {"shiny", "metal"}}};
 // Singular, plural, shape value ("" for thing / object: no shape filter).
 struct Noun {
-  const char* singular;
-  const char* plural;
-  const char* shape;
+  std::string singular;
+  std::string plural;
+  std::string shape;
 };
-const std::array<Noun, 7> kNouns = {{{"cube", "cubes", "cube"},
-                                     {"block", "blocks", "cube"},
-                                     {"sphere", "spheres", "sphere"},
-                                     {"ball", "balls", "sphere"},
-                                     {"cylinder", "cylinders", "cylinder"},
-                                     {"thing", "things", ""},
-                                     {"object", "objects", ""}}};
-const std::array<const char*, 4> kAttributes = {"color", "shape", "material", "size"};
-const std::array<const char*, 4> kRelations = {"left", "right", "behind", "front"};
+
+// Every surface form of every value of one attribute, from CLEVR's vocabulary and synonyms (core/vocab.h).
+std::vector<Synonym> surfaceForms(const std::vector<std::string>& values) {
+  std::vector<Synonym> out;
+  for (const auto& value : values) {
+    auto it = clevr::synonyms().find(value);
+    if (it == clevr::synonyms().end()) out.push_back({value, value});
+    else for (const auto& word : it->second) out.push_back({word, value});
+  }
+  return out;
+}
+std::vector<Noun> nouns() {
+  std::vector<Noun> out;
+  for (const auto& s : surfaceForms(clevr::shapes())) out.push_back({s.word, s.word + "s", s.value});
+  for (const auto& word : clevr::synonyms().at("thing")) out.push_back({word, word + "s", ""});
+  return out;
+}
+std::vector<std::string> attributeNames() {
+  std::vector<std::string> out;
+  for (clevr::Attribute a : clevr::attributes()) out.push_back(clevr::attributeName(a));
+  return out;
+}
+
+const std::vector<std::string>& kColors = clevr::colors();
+const std::vector<Synonym> kSizes = surfaceForms(clevr::sizes());
+const std::vector<Synonym> kMaterials = surfaceForms(clevr::materials());
+const std::vector<Noun> kNouns = nouns();
+const std::vector<std::string> kAttributes = attributeNames();  // color, shape, material, size
+const std::vector<std::string>& kRelations = clevr::relations();
 
 class Builder {
  public:
@@ -51,7 +68,7 @@ class Builder {
       add(s.word, std::string("filter_size[") + s.value + "]");
     }
     if (chance(0.5)) {
-      const char* c = kColors[pick(kColors.size())];
+      const std::string& c = kColors[pick(kColors.size())];
       add(c, std::string("filter_color[") + c + "]");
     }
     if (chance(0.35)) {
@@ -191,19 +208,19 @@ ClevrStyleTagging::ClevrStyleTagging(int64_t max_length) : max_length_(max_lengt
                         "of", "things", "either", "or", "and", "both", "that", "in", "front", "behind", "left", "right",
                         "big", "made", "does", "have", "same", "as", "more", "fewer", "than", "other"})
     add_word(w);
-  for (const char* c : kColors) add_word(c), add_tag(std::string("filter_color[") + c + "]");
+  for (const std::string& c : kColors) add_word(c), add_tag(std::string("filter_color[") + c + "]");
   for (const auto& s : kSizes) add_word(s.word), add_tag(std::string("filter_size[") + s.value + "]");
   for (const auto& m : kMaterials) add_word(m.word), add_tag(std::string("filter_material[") + m.value + "]");
   for (const auto& n : kNouns) {
     add_word(n.singular), add_word(n.plural);
     add_tag(std::string(n.shape).empty() ? "scene" : std::string("filter_shape[") + n.shape + "]");
   }
-  for (const char* a : kAttributes) {
+  for (const std::string& a : kAttributes) {
     add_word(a);
     add_tag(std::string("query_") + a), add_tag(std::string("equal_") + a);
     if (std::string(a) != "size") add_tag(std::string("same_") + a);
   }
-  for (const char* r : kRelations) add_tag(std::string("relate[") + r + "]");
+  for (const std::string& r : kRelations) add_tag(std::string("relate[") + r + "]");
   for (const char* t : {"none", "unique", "union", "intersect", "exist", "count", "greater_than", "less_than",
                         "equal_integer"})
     add_tag(t);
@@ -252,4 +269,4 @@ ClevrStyleTagging::Batch ClevrStyleTagging::batch(int64_t count, std::mt19937_64
   return out;
 }
 
-}  // namespace vqa::hopfield
+}  // namespace vqa::study

@@ -16,7 +16,14 @@
 #include "hopfield/hopfield.h"
 #include "hopfield/outliers.h"
 
-namespace vqa::hopfield {
+namespace vqa::study {
+
+using hopfield::ActQuantizer;
+using hopfield::AssociationOptions;
+using hopfield::AttentionKind;
+using hopfield::OutlierStats;
+using hopfield::TrackedTensorSummary;
+using hopfield::TransformerBlock;
 
 struct TaggerOptions {
   int64_t vocabulary_size = 0;
@@ -115,7 +122,7 @@ OutlierStudyResult run_outlier_study(const OutlierStudyOptions& options,
 // Markdown table (one row per variant) followed by the settings.
 std::string study_markdown(const OutlierStudyResult& result);
 std::string study_json(const OutlierStudyResult& result);
-// Writes `path` through a temporary file and a rename, so readers never see half a file.
+// Writes `path` atomically (datasets/json_file.h), so readers never see half a file.
 void write_study_json(const OutlierStudyResult& result, const std::string& path);
 
-}  // namespace vqa::hopfield
+}  // namespace vqa::study

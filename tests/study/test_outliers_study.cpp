@@ -1,4 +1,4 @@
-// Outlier statistics, the study's question generator, and a tiny end-to-end study run.
+// The outlier study: its question generator and a tiny end-to-end study run.
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
@@ -8,45 +8,14 @@
 #include <set>
 #include <sstream>
 
-#include "hopfield/outlier_study.h"
-#include "hopfield/outliers.h"
-#include "hopfield/question_task.h"
+#include <nlohmann/json.hpp>
+
+#include "study/outlier_study.h"
+#include "test_support.h"
+#include "study/question_task.h"
 
 using namespace vqa::hopfield;
-
-TEST(Outliers, KurtosisOfGaussianIsThreeAndInfNormIsMaxAbs) {
-  at::manual_seed(12);
-  at::Tensor x = at::randn({4, 100, 200}, at::kDouble);
-  at::Tensor k = per_sample_kurtosis(x);
-  EXPECT_EQ(k.size(0), 4);
-  EXPECT_NEAR(k.mean().item<double>(), 3.0, 0.1);
-  // One huge activation per sample: kurtosis explodes (roughly n for a single spike).
-  at::Tensor spiked = x.clone();
-  spiked.select(1, 3).select(1, 7).fill_(1000.0);
-  EXPECT_GT(per_sample_kurtosis(spiked).min().item<double>(), 1000.0);
-  EXPECT_DOUBLE_EQ(per_sample_inf_norm(spiked)[2].item<double>(), 1000.0);
-  // Exact value on a small example: x = [0, 0, 0, 4] -> mean 1, unbiased var 4, E[(x-1)^4] = (3*1 + 81)/4 = 21.
-  at::Tensor small = at::tensor({0.0, 0.0, 0.0, 4.0}, at::kDouble).view({1, 4});
-  EXPECT_NEAR(per_sample_kurtosis(small).item<double>(), 21.0 / (16.0 + 1e-6), 1e-9);
-}
-
-TEST(Outliers, RegistryAveragesOverSamplesThenAcrossTensors) {
-  OutlierStats stats;
-  at::Tensor a = at::tensor({0.0, 0.0, 0.0, 4.0, 1.0, -2.0, 1.0, -2.0}, at::kDouble).view({2, 4});
-  stats.record("a", a.narrow(0, 0, 1));
-  stats.record("a", a.narrow(0, 1, 1));
-  stats.record("b", at::ones({3, 2}) * 5.0);
-  auto rows = stats.summary();
-  ASSERT_EQ(rows.size(), 2u);
-  EXPECT_EQ(rows[0].name, "a");
-  EXPECT_EQ(rows[0].samples, 2);
-  EXPECT_NEAR(rows[0].avg_inf_norm, (4.0 + 2.0) / 2.0, 1e-12);
-  const double k0 = per_sample_kurtosis(a.narrow(0, 0, 1)).item<double>();
-  const double k1 = per_sample_kurtosis(a.narrow(0, 1, 1)).item<double>();
-  EXPECT_NEAR(rows[0].avg_kurtosis, (k0 + k1) / 2.0, 1e-9);
-  EXPECT_NEAR(stats.average_kurtosis(), (rows[0].avg_kurtosis + rows[1].avg_kurtosis) / 2.0, 1e-12);
-  EXPECT_DOUBLE_EQ(stats.max_inf_norm(), 5.0);
-}
+using namespace vqa::study;
 
 TEST(QuestionTask, TagsCarryContext) {
   ClevrStyleTagging task(40);
@@ -112,14 +81,24 @@ TEST(Study, TinyRunProducesEveryVariantAndValidJson) {
     EXPECT_EQ(v.tensors.size(), 3u);
     EXPECT_GE(v.int8_metric, 0.0);
   }
-  const std::string path = std::string(VQA_BINARY_DIR) + "/test_hopfield_study.json";
+  const std::string path = vqa::testing::scratchDir() + "/study.json";
   write_study_json(r, path);
-  std::ifstream in(path);
-  std::stringstream text;
-  text << in.rdbuf();
-  for (const char* key : {"\"task\"", "\"variants\"", "\"softmax1\"", "\"gated\"", "\"fp_metric\"", "\"w8a8_metric\"",
-                          "\"avg_kurtosis\"", "\"max_inf_norm\""})
-    EXPECT_NE(text.str().find(key), std::string::npos) << key;
+  const nlohmann::json j = nlohmann::json::parse(vqa::testing::readText(path));
+  EXPECT_EQ(j.at("task").get<std::string>(), r.task);
+  EXPECT_EQ(j.at("settings").at("steps").get<int64_t>(), 30);
+  EXPECT_EQ(j.at("settings").at("seed").get<uint64_t>(), o.seed);
+  ASSERT_EQ(j.at("variants").size(), 4u);
+  for (const auto& v : r.variants) {
+    const auto& jv = j.at("variants").at(v.variant);
+    EXPECT_DOUBLE_EQ(jv.at("fp_metric").get<double>(), v.fp_metric) << v.variant;
+    EXPECT_DOUBLE_EQ(jv.at("w8a8_metric").get<double>(), v.w8a8_metric) << v.variant;
+    EXPECT_DOUBLE_EQ(jv.at("avg_kurtosis").get<double>(), v.avg_kurtosis) << v.variant;
+    EXPECT_DOUBLE_EQ(jv.at("max_inf_norm").get<double>(), v.max_inf_norm) << v.variant;
+    EXPECT_DOUBLE_EQ(jv.at("int8_metric").get<double>(), v.int8_metric) << v.variant;
+    ASSERT_EQ(jv.at("tensors").size(), v.tensors.size());
+    for (const auto& t : v.tensors)
+      EXPECT_DOUBLE_EQ(jv.at("tensors").at(t.name).at("avg_kurtosis").get<double>(), t.avg_kurtosis) << t.name;
+  }
   EXPECT_NE(study_markdown(r).find("| softmax1 |"), std::string::npos);
 }
 

@@ -1,6 +1,6 @@
 // The attention-variant study: training loop, exact-match evaluation, W8A8 calibration and quantized
 // evaluation, and the markdown / JSON reports.
-#include "hopfield/outlier_study.h"
+#include "study/outlier_study.h"
 
 #include <ATen/Parallel.h>
 #include <torch/nn/functional/loss.h>
@@ -18,9 +18,14 @@
 #include <stdexcept>
 
 #include "hopfield/int8.h"
-#include "hopfield/question_task.h"
+#include "study/question_task.h"
+#include "datasets/json_file.h"
 
-namespace vqa::hopfield {
+#include <nlohmann/json.hpp>
+
+namespace vqa::study {
+
+using namespace vqa::hopfield;
 
 HopfieldTaggerImpl::HopfieldTaggerImpl(TaggerOptions options) : options_(std::move(options)) { reset(); }
 
@@ -275,34 +280,6 @@ std::string fixed(double v, int digits) {
   return s.str();
 }
 
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
-  return out + "\"";
-}
-
-std::string json_number(double v) {
-  if (!std::isfinite(v)) return "null";
-  std::ostringstream s;
-  s << std::setprecision(10) << v;
-  return s.str();
-}
-
 }  // namespace
 
 std::string study_markdown(const OutlierStudyResult& r) {
@@ -334,53 +311,50 @@ std::string study_markdown(const OutlierStudyResult& r) {
 }
 
 std::string study_json(const OutlierStudyResult& r) {
+  using nlohmann::json;
+  auto number = [](double v) { return std::isfinite(v) ? json(v) : json(nullptr); };
   const OutlierStudyOptions& o = r.options;
-  std::ostringstream out;
-  out << "{\n  \"task\": " << json_string(r.task) << ",\n  \"metric\": " << json_string(r.metric) << ",\n";
-  out << "  \"settings\": {\"seed\": " << o.seed << ", \"steps\": " << o.steps << ", \"batch_size\": " << o.batch_size
-      << ", \"learning_rate\": " << json_number(o.learning_rate) << ", \"weight_decay\": " << json_number(o.weight_decay)
-      << ", \"layers\": " << o.layers << ", \"pre_norm\": " << (o.pre_norm ? "true" : "false") << ", \"model_size\": " << o.model_size << ", \"num_heads\": " << o.num_heads
-      << ", \"ffn_size\": " << o.ffn_size << ", \"eval_questions\": " << o.eval_questions
-      << ", \"calibration_batches\": " << o.calibration_batches << ", \"calibration_batch_size\": "
-      << o.calibration_batch_size << ", \"percentile\": " << json_number(o.percentile)
-      << ", \"clip_gamma\": " << json_number(o.clip_gamma) << ", \"clip_zeta\": " << json_number(o.clip_zeta)
-      << ", \"gate_init_pi\": " << json_number(o.gate_init_pi) << ", \"threads\": " << r.threads << "},\n";
-  out << "  \"variants\": {";
-  for (size_t i = 0; i < r.variants.size(); ++i) {
-    const VariantResult& v = r.variants[i];
-    out << (i ? ",\n" : "\n") << "    " << json_string(v.variant) << ": {\"fp_metric\": " << json_number(v.fp_metric)
-        << ", \"w8a8_metric\": " << json_number(v.w8a8_metric) << ", \"avg_kurtosis\": " << json_number(v.avg_kurtosis)
-        << ", \"max_inf_norm\": " << json_number(v.max_inf_norm)
-        << ", \"int8_metric\": " << (v.int8_metric >= 0 ? json_number(v.int8_metric) : "null")
-        << ", \"int8_backend\": " << json_string(v.int8_backend)
-        << ", \"fp_token_accuracy\": " << json_number(v.fp_token_accuracy)
-        << ", \"w8a8_token_accuracy\": " << json_number(v.w8a8_token_accuracy)
-        << ", \"final_train_loss\": " << json_number(v.final_train_loss)
-        << ", \"train_seconds\": " << json_number(v.train_seconds) << ", \"tensors\": {";
-    for (size_t j = 0; j < v.tensors.size(); ++j) {
-      const auto& t = v.tensors[j];
-      out << (j ? ", " : "") << json_string(t.name) << ": {\"avg_kurtosis\": " << json_number(t.avg_kurtosis)
-          << ", \"avg_inf_norm\": " << json_number(t.avg_inf_norm) << "}";
-    }
-    out << "}}";
+  json settings = {{"seed", o.seed},
+                   {"steps", o.steps},
+                   {"batch_size", o.batch_size},
+                   {"learning_rate", number(o.learning_rate)},
+                   {"weight_decay", number(o.weight_decay)},
+                   {"layers", o.layers},
+                   {"pre_norm", o.pre_norm},
+                   {"model_size", o.model_size},
+                   {"num_heads", o.num_heads},
+                   {"ffn_size", o.ffn_size},
+                   {"eval_questions", o.eval_questions},
+                   {"calibration_batches", o.calibration_batches},
+                   {"calibration_batch_size", o.calibration_batch_size},
+                   {"percentile", number(o.percentile)},
+                   {"clip_gamma", number(o.clip_gamma)},
+                   {"clip_zeta", number(o.clip_zeta)},
+                   {"gate_init_pi", number(o.gate_init_pi)},
+                   {"threads", r.threads}};
+  json variants = json::object();
+  for (const VariantResult& v : r.variants) {
+    json tensors = json::object();
+    for (const auto& t : v.tensors)
+      tensors[t.name] = {{"avg_kurtosis", number(t.avg_kurtosis)}, {"avg_inf_norm", number(t.avg_inf_norm)}};
+    variants[v.variant] = {{"fp_metric", number(v.fp_metric)},
+                           {"w8a8_metric", number(v.w8a8_metric)},
+                           {"avg_kurtosis", number(v.avg_kurtosis)},
+                           {"max_inf_norm", number(v.max_inf_norm)},
+                           {"int8_metric", v.int8_metric >= 0 ? number(v.int8_metric) : json(nullptr)},
+                           {"int8_backend", v.int8_backend},
+                           {"fp_token_accuracy", number(v.fp_token_accuracy)},
+                           {"w8a8_token_accuracy", number(v.w8a8_token_accuracy)},
+                           {"final_train_loss", number(v.final_train_loss)},
+                           {"train_seconds", number(v.train_seconds)},
+                           {"tensors", tensors}};
   }
-  out << "\n  }\n}\n";
-  return out.str();
+  const json out = {{"task", r.task}, {"metric", r.metric}, {"settings", settings}, {"variants", variants}};
+  return out.dump(2) + "\n";
 }
 
 void write_study_json(const OutlierStudyResult& result, const std::string& path) {
-  const std::string temporary = path + ".tmp";
-  {
-    std::ofstream file(temporary, std::ios::binary | std::ios::trunc);
-    if (!file) throw std::runtime_error(path + ": cannot open for writing");
-    file << study_json(result);
-    file.flush();
-    if (!file) throw std::runtime_error(path + ": write failed");
-  }
-  if (std::rename(temporary.c_str(), path.c_str()) != 0) {
-    std::remove(temporary.c_str());
-    throw std::runtime_error(path + ": cannot rename temporary file into place");
-  }
+  writeFileAtomic(path, study_json(result));
 }
 
-}  // namespace vqa::hopfield
+}  // namespace vqa::study

@@ -16,7 +16,7 @@
 #include <string>
 #include <vector>
 
-namespace vqa::hopfield {
+namespace vqa::study {
 
 struct TaggedQuestion {
   std::vector<std::string> words;
@@ -53,4 +53,4 @@ class ClevrStyleTagging {
   std::map<std::string, int64_t> word_index_, tag_index_;
 };
 
-}  // namespace vqa::hopfield
+}  // namespace vqa::study

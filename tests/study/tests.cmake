@@ -1,0 +1,8 @@
+# GoogleTest suite of src/study: the outlier study's question task and tagger.
+if(TARGET vqa_study)
+  vqa_test(test_study SOURCES study/test_outliers_study.cpp LIBS vqa_study)
+  if(TARGET vqa)
+    vqa_test(test_study_cli SOURCES study/test_study_cli.cpp LIBS vqa_core)
+    add_dependencies(test_study_cli vqa)
+  endif()
+endif()
