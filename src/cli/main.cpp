@@ -28,8 +28,11 @@ int main(int argc, char** argv) {
   }
   try {
     app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
+  } catch (const CLI::Success& e) {  // --help, --help-all, --version
     return app.exit(e);
+  } catch (const CLI::ParseError& e) {  // a missing, unknown or malformed option: one line, like every error
+    std::cerr << "vqa: error: " << vqa::excerpt(e.what(), 2000) << " (see --help)\n";
+    return 1;
   } catch (const std::exception& e) {
     // One line whatever the message holds; messages are short by construction, the cap is a backstop.
     std::cerr << "vqa: error: " << vqa::excerpt(e.what(), 2000) << "\n";
