@@ -11,9 +11,6 @@ const std::vector<ClevrColor>& clevrColors() {
       {"brown", 129, 74, 25}, {"purple", 129, 38, 192}, {"cyan", 41, 208, 208}, {"yellow", 255, 238, 51}};
   return colors;
 }
-const std::vector<std::string> kClevrShapes = {"cube", "sphere", "cylinder"};
-const std::vector<std::string> kClevrMaterials = {"rubber", "metal"};
-const std::vector<std::string> kClevrSizes = {"large", "small"};
 
 double clevrSizeScale(const std::string& size) {
   if (size == "large") return 0.7;

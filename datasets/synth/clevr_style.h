@@ -14,12 +14,9 @@ struct ClevrColor {
   const char* name;
   int r, g, b;
 };
-// CLEVR's 8 colours in metadata.json order with properties.json's RGB values.
+// properties.json's RGB value of each of CLEVR's 8 colours (the vocabulary itself is clevr::colors()).
 const std::vector<ClevrColor>& clevrColors();
-extern const std::vector<std::string> kClevrShapes;     // cube, sphere, cylinder
-extern const std::vector<std::string> kClevrMaterials;  // rubber, metal
-extern const std::vector<std::string> kClevrSizes;      // large, small
-double clevrSizeScale(const std::string& size);         // large 0.7, small 0.35
+double clevrSizeScale(const std::string& size);  // properties.json: large 0.7, small 0.35
 
 // Throws std::runtime_error naming the object and the unknown value.
 RenderObject renderObjectFor(const SceneObject& object);

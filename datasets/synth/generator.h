@@ -1,5 +1,6 @@
 // Writes a CLEVR v1.0 dataset folder: sampled scenes rendered to images/<split>/CLEVR_<split>_NNNNNN.png,
-// scenes/CLEVR_<split>_scenes.json and questions/CLEVR_<split>_questions.json (atomic writes).
+// scenes/CLEVR_<split>_scenes.json and questions/CLEVR_<split>_questions.json. The folder appears whole or
+// not at all: everything is written into a temporary folder beside it, which is renamed into place.
 #pragma once
 #include <cstdint>
 #include <iosfwd>
@@ -20,6 +21,7 @@ struct GenerateOptions {
   int threads = 2;
   std::string templates;       // template folder; empty = the project's own set
   bool render_images = true;   // false: scenes and questions only
+  bool overwrite = false;      // replace an existing non-empty out_dir (otherwise that is an error)
   RenderSettings render;       // width/height also set the pixel_coords scale
   SamplerOptions sampler;
   QuestionEngineOptions engine;
@@ -32,14 +34,24 @@ struct GenerateStats {
   int families_total = 0, families_used = 0;
 };
 
+// Limits of the numeric options, shared with the `vqa generate` command line.
+constexpr int kMaxImages = 100000;  // CLEVR v1.0's largest split has 70,000
+constexpr int kMaxQuestionsPerImage = 1000;
+constexpr int kMaxThreads = 256;
+
+// Throws std::runtime_error("--option: problem") for an option out of range, a split that is not a plain
+// name, or an out_dir that is a file or a non-empty folder without `overwrite`. Does no work.
+void checkGenerateOptions(const GenerateOptions& options);
+
 // Deterministic for a seed (whatever the thread count). Progress goes to `log`: a self-updating line on
-// a terminal, plain periodic lines otherwise.
+// a terminal, plain periodic lines otherwise. On any error the temporary folder is removed and out_dir is
+// left as it was.
 GenerateStats generateDataset(const GenerateOptions& options, std::ostream& log);
 
 // The file name CLEVR gives image i of a split: CLEVR_<split>_NNNNNN.png.
 std::string clevrImageName(const std::string& split, int index);
 
-// Writes a PNG through a temporary file and a rename.
+// Encodes a PNG and writes it with writeFileAtomic; throws naming the path.
 void writePngAtomic(const std::string& path, const cv::Mat& image);
 
 }  // namespace vqa::synth

@@ -2,6 +2,9 @@
 // candidate with a random subset of its attributes; counting and existence filters take attributes of a
 // random candidate or random values (so that empty sets and "no" answers occur). The expanded program is
 // run by the symbolic executor, which gives the answer and every step's output for the constraints.
+// As CLEVR's generate_questions.py: a plain `filter` node always names at least one value, a question from a
+// template with a `relate` node is dropped when replacing any relate step by the whole scene gives the same
+// answer (is_degenerate), and the answer counts start over every 250 images.
 #include "datasets/synth/question_engine.h"
 
 #include <algorithm>
@@ -10,28 +13,13 @@
 #include <sstream>
 #include <stdexcept>
 
+#include "core/errors.h"
 #include "core/vocab.h"
+#include "datasets/json_file.h"
 #include "executor/symbolic_executor.h"
 
 namespace vqa::synth {
 namespace {
-
-// CLEVR's synonyms (canonical value -> surface forms).
-const std::map<std::string, std::vector<std::string>>& synonyms() {
-  static const std::map<std::string, std::vector<std::string>> s = {
-      {"thing", {"thing", "object"}},
-      {"sphere", {"sphere", "ball"}},
-      {"cube", {"cube", "block"}},
-      {"large", {"large", "big"}},
-      {"small", {"small", "tiny"}},
-      {"metal", {"metallic", "metal", "shiny"}},
-      {"rubber", {"rubber", "matte"}},
-      {"left", {"left of", "to the left of", "on the left side of"}},
-      {"right", {"right of", "to the right of", "on the right side of"}},
-      {"behind", {"behind"}},
-      {"front", {"in front of"}}};
-  return s;
-}
 
 // Order of the released question_family_index.
 const std::vector<std::string>& clevrFileOrder() {
@@ -96,6 +84,59 @@ struct Build {
                                 // filtered set before unique / count / exist, else the node's own step
 };
 
+
+// CLEVR's insert_scene_node: step `k` becomes `scene`, the steps only it used are dropped, inputs renumbered.
+Program withSceneAt(const Program& program, int k) {
+  std::vector<ProgramNode> nodes = program.nodes;
+  nodes[size_t(k)] = {"scene", {}, {}};
+  std::vector<bool> used(nodes.size(), false);
+  std::vector<int> pending = {int(nodes.size()) - 1};
+  while (!pending.empty()) {
+    int i = pending.back();
+    pending.pop_back();
+    if (used[size_t(i)]) continue;
+    used[size_t(i)] = true;
+    for (int in : nodes[size_t(i)].inputs) pending.push_back(in);
+  }
+  std::vector<int> renumber(nodes.size(), -1);
+  Program out;
+  for (size_t i = 0; i < nodes.size(); ++i) {
+    if (!used[i]) continue;
+    renumber[i] = out.size();
+    out.nodes.push_back(nodes[i]);
+  }
+  for (auto& n : out.nodes)
+    for (int& in : n.inputs) in = renumber[size_t(in)];
+  return out;
+}
+
+bool templateHasRelate(const ClevrTemplate& t) {
+  return std::any_of(t.nodes.begin(), t.nodes.end(), [](const TemplateNode& n) { return n.type == "relate"; });
+}
+
+// The checks CLEVR's template reader leaves to its author: text that is a string and names only declared
+// params, NEQ / OUT_NEQ between two different params / nodes. Throws "PROBLEM" for the caller to place.
+void checkTemplateText(const nlohmann::json& raw_text, const ClevrTemplate& t) {
+  if (raw_text.is_array())
+    for (const auto& v : raw_text)
+      if (!v.is_string()) throw std::runtime_error("text " + v.dump() + " is not a string");
+  for (const auto& text : t.text) {
+    if (text.find_first_not_of(" \t") == std::string::npos) throw std::runtime_error("a text is empty");
+    for (size_t open = text.find('<'); open != std::string::npos; open = text.find('<', open + 1)) {
+      size_t close = text.find('>', open);
+      if (close == std::string::npos) throw std::runtime_error("text '" + text + "' has a '<' with no '>'");
+      std::string name = text.substr(open, close - open + 1);
+      if (!findParam(t, name)) throw std::runtime_error("text '" + text + "' names undeclared param " + name);
+    }
+  }
+  for (const auto& c : t.constraints) {
+    if (c.type != "NEQ" && c.type != "OUT_NEQ") continue;
+    if (c.params.size() != 2) throw std::runtime_error(c.type + " constraint needs exactly two params");
+    if (c.params[0] == c.params[1])
+      throw std::runtime_error(c.type + " constraint between " + c.params[0] + " and itself can never hold");
+  }
+}
+
 }  // namespace
 
 std::string defaultTemplateDir() {
@@ -128,8 +169,14 @@ std::vector<QuestionFamily> loadQuestionFamilies(const std::string& dir) {
   std::vector<QuestionFamily> out;
   for (const auto& f : files) {
     std::string path = (fs::path(dir) / f).string();
+    const nlohmann::json raw = readJsonFile(path);
     for (auto& t : readClevrTemplates(path)) {
       t.file = f;
+      try {
+        checkTemplateText(raw.at(size_t(t.index_in_file)).at("text"), t);
+      } catch (const std::exception& e) {
+        throw InputError::in(path, "template " + std::to_string(t.index_in_file), e);
+      }
       // Every param must be enumerable (Size, Color, Material, Shape, Relation).
       for (const auto& p : t.params) {
         try {
@@ -147,6 +194,12 @@ std::vector<QuestionFamily> loadQuestionFamilies(const std::string& dir) {
 
 QuestionEngine::QuestionEngine(std::vector<QuestionFamily> families, QuestionEngineOptions options)
     : families_(std::move(families)), options_(options) {
+  resetCounts();
+}
+
+void QuestionEngine::resetCounts() {
+  answer_counts_.clear();
+  family_counts_.clear();
   for (const auto& f : families_) {
     auto& counts = answer_counts_[f.family_index];
     for (const auto& a : answersOf(f.tmpl.nodes.back().type)) counts[a] = 0;
@@ -273,15 +326,32 @@ bool QuestionEngine::attempt(const QuestionFamily& family, const SceneGraph& sce
     } else {
       bool from_object = !candidates.empty() && uni(rng) < 0.6;
       int source = from_object ? candidates[pick(candidates.size())] : -1;
-      for (const auto& [name, type] : filters) {
+      auto valueFor = [&](const std::string& type) {
+        if (source >= 0) return objectValue(source, type);
+        const auto& vs = valuesOf(type);
+        return vs[pick(vs.size())];
+      };
+      std::vector<size_t> left_out;  // optional params this node chose to leave NULL
+      for (size_t k = 0; k < filters.size(); ++k) {
+        const auto& [name, type] = filters[k];
         if (b.vals.count(name)) continue;
-        if (b.null_params.count(name) || uni(rng) < options_.null_probability) {
+        if (b.null_params.count(name)) {
           b.vals[name] = "";
-        } else if (source >= 0) {
-          b.vals[name] = objectValue(source, type);
+        } else if (uni(rng) < options_.null_probability) {
+          b.vals[name] = "";
+          left_out.push_back(k);
         } else {
-          const auto& vs = valuesOf(type);
-          b.vals[name] = vs[pick(vs.size())];
+          b.vals[name] = valueFor(type);
+        }
+      }
+      // CLEVR never instantiates a plain `filter` node with no value at all.
+      if (fn == "filter") {
+        bool named = std::any_of(filters.begin(), filters.end(),
+                                 [&](const auto& f) { return !b.vals[f.first].empty(); });
+        if (!named) {
+          if (left_out.empty()) return false;
+          size_t k = left_out[pick(left_out.size())];
+          b.vals[filters[k].first] = valueFor(filters[k].second);
         }
       }
     }
@@ -313,14 +383,15 @@ bool QuestionEngine::attempt(const QuestionFamily& family, const SceneGraph& sce
     }
   }
   if (!balanced(family, r.answer)) return false;
+  if (isDegenerate(family.tmpl, b.program, scene, r.answer)) return false;
 
   // Text: a random paraphrase, params replaced by (synonyms of) their values, optional words.
   std::string text = t.text[pick(t.text.size())];
   for (const auto& p : t.params) {
     std::string v = b.vals[p.name];
     if (v.empty() && p.type == "Shape") v = "thing";
-    auto syn = synonyms().find(v);
-    if (syn != synonyms().end()) v = syn->second[pick(syn->second.size())];
+    auto syn = clevr::synonyms().find(v);
+    if (syn != clevr::synonyms().end()) v = syn->second[pick(syn->second.size())];
     for (size_t pos; (pos = text.find(p.name)) != std::string::npos;) text.replace(pos, p.name.size(), v);
   }
   text = collapse(text);
@@ -351,17 +422,30 @@ bool QuestionEngine::attempt(const QuestionFamily& family, const SceneGraph& sce
   return true;
 }
 
+bool isDegenerate(const ClevrTemplate& tmpl, const Program& program, const SceneGraph& scene,
+                  const std::string& answer) {
+  if (!templateHasRelate(tmpl)) return false;
+  ClevrExecutor executor;
+  for (int k = 0; k < program.size(); ++k) {
+    if (program.nodes[size_t(k)].function != "relate") continue;
+    ExecutionResult r = executor.run(withSceneAt(program, k), scene);
+    if (r.ok && r.answer == answer) return true;
+  }
+  return false;
+}
+
 bool QuestionEngine::instantiate(const QuestionFamily& family, const SceneGraph& scene, std::mt19937_64& rng,
                                  GeneratedQuestion* out) {
   for (int k = 0; k < options_.tries_per_template; ++k) {
     ++family_tries_[family.family_index];
     if (attempt(family, scene, rng, out)) {
       ++family_counts_[family.family_index];
+      ++family_totals_[family.family_index];
       ++answer_counts_[family.family_index][out->answer];
       return true;
     }
   }
-  if (family_counts_[family.family_index] == 0 && family_tries_[family.family_index] >= options_.give_up_tries)
+  if (family_totals_[family.family_index] == 0 && family_tries_[family.family_index] >= options_.give_up_tries)
     throw std::runtime_error("template " + templateLabel(family.tmpl) + ": gave up after " +
                              std::to_string(family_tries_[family.family_index]) +
                              " tries without a valid question (are its constraints satisfiable?)");
@@ -369,6 +453,9 @@ bool QuestionEngine::instantiate(const QuestionFamily& family, const SceneGraph&
 }
 
 std::vector<GeneratedQuestion> QuestionEngine::generate(const SceneGraph& scene, int count, std::mt19937_64& rng) {
+  if (options_.reset_counts_every > 0 && images_seen_ % options_.reset_counts_every == 0 && images_seen_ > 0)
+    resetCounts();
+  ++images_seen_;
   std::vector<size_t> order(families_.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::shuffle(order.begin(), order.end(), rng);

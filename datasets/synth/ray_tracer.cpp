@@ -266,33 +266,55 @@ Lighting clevrLighting(const RenderSettings& s, const Vec3& camera_position) {
 }
 
 namespace {
+// A setting that --set can change, with the values that make sense for it.
 struct Field {
   const char* name;
   double RenderSettings::*d;
   int RenderSettings::*i;
+  double lo, hi;
 };
+constexpr double kAny = 1e6;  // bound of settings with no natural range (angles, offsets)
 const std::vector<Field>& fields() {
   using S = RenderSettings;
   static const std::vector<Field> f = {
-      {"width", nullptr, &S::width}, {"height", nullptr, &S::height}, {"threads", nullptr, &S::threads},
-      {"shadow_samples", nullptr, &S::shadow_samples}, {"aa_samples", nullptr, &S::aa_samples},
-      {"exposure", &S::exposure, nullptr}, {"ground_albedo", &S::ground_albedo, nullptr},
-      {"ambient", &S::ambient, nullptr}, {"rubber_specular", &S::rubber_specular, nullptr},
-      {"rubber_shininess", &S::rubber_shininess, nullptr}, {"metal_reflect", &S::metal_reflect, nullptr},
-      {"metal_diffuse", &S::metal_diffuse, nullptr}, {"metal_specular", &S::metal_specular, nullptr},
-      {"metal_shininess", &S::metal_shininess, nullptr}, {"key_azimuth", &S::key_azimuth, nullptr},
-      {"key_elevation", &S::key_elevation, nullptr}, {"key_intensity", &S::key_intensity, nullptr},
-      {"fill_azimuth", &S::fill_azimuth, nullptr}, {"fill_elevation", &S::fill_elevation, nullptr},
-      {"fill_intensity", &S::fill_intensity, nullptr}, {"back_azimuth", &S::back_azimuth, nullptr},
-      {"back_elevation", &S::back_elevation, nullptr}, {"back_intensity", &S::back_intensity, nullptr},
-      {"light_distance", &S::light_distance, nullptr}, {"light_radius", &S::light_radius, nullptr}};
+      {"width", nullptr, &S::width, 16, 4096}, {"height", nullptr, &S::height, 16, 4096},
+      {"threads", nullptr, &S::threads, 1, 256},
+      {"shadow_samples", nullptr, &S::shadow_samples, 1, 256}, {"aa_samples", nullptr, &S::aa_samples, 0, 256},
+      {"exposure", &S::exposure, nullptr, 0, 100}, {"ground_albedo", &S::ground_albedo, nullptr, 0, 1},
+      {"ambient", &S::ambient, nullptr, 0, 100}, {"rubber_specular", &S::rubber_specular, nullptr, 0, 100},
+      {"rubber_shininess", &S::rubber_shininess, nullptr, 0, 10000}, {"metal_reflect", &S::metal_reflect, nullptr, 0, 1},
+      {"metal_diffuse", &S::metal_diffuse, nullptr, 0, 100}, {"metal_specular", &S::metal_specular, nullptr, 0, 100},
+      {"metal_shininess", &S::metal_shininess, nullptr, 0, 10000}, {"key_azimuth", &S::key_azimuth, nullptr, -kAny, kAny},
+      {"key_elevation", &S::key_elevation, nullptr, -90, 90}, {"key_intensity", &S::key_intensity, nullptr, 0, 1000},
+      {"fill_azimuth", &S::fill_azimuth, nullptr, -kAny, kAny}, {"fill_elevation", &S::fill_elevation, nullptr, -90, 90},
+      {"fill_intensity", &S::fill_intensity, nullptr, 0, 1000}, {"back_azimuth", &S::back_azimuth, nullptr, -kAny, kAny},
+      {"back_elevation", &S::back_elevation, nullptr, -90, 90}, {"back_intensity", &S::back_intensity, nullptr, 0, 1000},
+      {"light_distance", &S::light_distance, nullptr, 0.01, 1000}, {"light_radius", &S::light_radius, nullptr, 0, 100}};
   return f;
+}
+
+std::string formatNumber(double v) {
+  std::ostringstream out;
+  out << v;
+  return out.str();
+}
+
+// The option that sets a field: width, height and threads have their own; the rest come through --set.
+std::string optionFor(const Field& f) {
+  const std::string n = f.name;
+  return n == "width" || n == "height" || n == "threads" ? "--" + n : "--set " + n;
+}
+
+void checkField(const Field& f, double v) {
+  if (!std::isfinite(v) || v < f.lo || v > f.hi || (f.i && v != std::floor(v)))
+    throw std::runtime_error(optionFor(f) + ": " + formatNumber(v) + " is not " + (f.i ? "an integer " : "a number ") +
+                             "in [" + formatNumber(f.lo) + ", " + formatNumber(f.hi) + "]");
 }
 }  // namespace
 
 void setRenderSetting(RenderSettings& s, const std::string& assignment) {
   auto eq = assignment.find('=');
-  if (eq == std::string::npos) throw std::runtime_error("render setting '" + assignment + "' is not name=value");
+  if (eq == std::string::npos) throw std::runtime_error("--set " + assignment + ": not name=value");
   std::string name = assignment.substr(0, eq), value = assignment.substr(eq + 1);
   double v;
   try {
@@ -300,15 +322,24 @@ void setRenderSetting(RenderSettings& s, const std::string& assignment) {
     v = std::stod(value, &used);
     if (used != value.size()) throw std::invalid_argument(value);
   } catch (const std::exception&) {
-    throw std::runtime_error("render setting '" + name + "': '" + value + "' is not a number");
+    throw std::runtime_error("--set " + name + ": '" + value + "' is not a number");
   }
-  if (name == "sky") { s.sky = {v, v, v}; return; }
+  if (name == "sky") {
+    if (!std::isfinite(v) || v < 0 || v > 100) throw std::runtime_error("--set sky: " + value + " is not a number in [0, 100]");
+    s.sky = {v, v, v};
+    return;
+  }
   for (const auto& f : fields())
     if (name == f.name) {
+      checkField(f, v);
       if (f.d) s.*(f.d) = v; else s.*(f.i) = int(v);
       return;
     }
-  throw std::runtime_error("unknown render setting '" + name + "'");
+  throw std::runtime_error("--set " + name + ": unknown render setting");
+}
+
+void checkRenderSettings(const RenderSettings& s) {
+  for (const auto& f : fields()) checkField(f, f.d ? s.*(f.d) : double(s.*(f.i)));
 }
 
 std::string describeRenderSettings(const RenderSettings& s) {

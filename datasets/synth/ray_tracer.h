@@ -58,6 +58,10 @@ struct RenderSettings {
 
 // Sets one field by name ("exposure=1.2"); throws std::runtime_error for an unknown name or bad value.
 void setRenderSetting(RenderSettings& settings, const std::string& assignment);
+
+// Throws std::runtime_error("--option: problem") for a setting outside the range that makes sense for it
+// (e.g. "--width: 0 is not an integer in [16, 4096]").
+void checkRenderSettings(const RenderSettings& settings);
 // One line per field, "name = value", for benches and logs.
 std::string describeRenderSettings(const RenderSettings& settings);
 

@@ -3,6 +3,10 @@
 #include "datasets/synth/scene_sampler.h"
 
 #include <cmath>
+#include <stdexcept>
+#include <string>
+
+#include "core/vocab.h"
 
 #include "datasets/clevr/clevr_io.h"
 #include "datasets/synth/clevr_style.h"
@@ -17,21 +21,24 @@ SampledScene sampleScene(std::mt19937_64& rng, const SamplerOptions& opt, const 
   Directions dirs = cameraDirections(base);
   const Vec3 cardinal[4] = {dirs.left, dirs.right, dirs.front, dirs.behind};
 
+  // As render_images.py: the camera, the lights and the number of objects are drawn once per scene; only
+  // the objects are drawn again when a placement or the visibility check fails.
   SampledScene out;
+  Vec3 cam_pos = model.base_position + Vec3{uni(rng), uni(rng), uni(rng)} * model.position_jitter;
+  Camera camera = Camera::make(model, cam_pos, opt.width, opt.height);
+  Lighting lights = clevrLighting(render, model.base_position);
+  for (AreaLight* l : {&lights.key, &lights.fill, &lights.back})
+    l->position += Vec3{uni(rng), uni(rng), uni(rng)} * opt.light_jitter;
+  const int n = opt.min_objects + int(pick(size_t(opt.max_objects - opt.min_objects + 1)));
   for (;;) {
-    ++out.attempts;
-    Vec3 cam_pos = model.base_position + Vec3{uni(rng), uni(rng), uni(rng)} * model.position_jitter;
-    Camera camera = Camera::make(model, cam_pos, opt.width, opt.height);
-    Lighting lights = clevrLighting(render, model.base_position);
-    for (AreaLight* l : {&lights.key, &lights.fill, &lights.back})
-      l->position += Vec3{uni(rng), uni(rng), uni(rng)} * opt.light_jitter;
-
-    int n = opt.min_objects + int(pick(size_t(opt.max_objects - opt.min_objects + 1)));
+    if (++out.attempts > opt.max_scene_attempts)
+      throw std::runtime_error("no placement of " + std::to_string(n) + " objects passed CLEVR's rules in " +
+                               std::to_string(opt.max_scene_attempts) + " attempts");
     std::vector<RenderObject> objects;
     std::vector<SceneObject> records;
     bool failed = false;
     for (int i = 0; i < n && !failed; ++i) {
-      const std::string& size = kClevrSizes[pick(kClevrSizes.size())];
+      const std::string& size = clevr::sizes()[pick(clevr::sizes().size())];
       double r = clevrSizeScale(size);
       int tries = 0;
       double x = 0, y = 0;
@@ -54,12 +61,12 @@ SampledScene sampleScene(std::mt19937_64& rng, const SamplerOptions& opt, const 
       if (failed) break;
       SceneObject so;
       so.id = std::to_string(i);
-      so.attributes["shape"] = kClevrShapes[pick(kClevrShapes.size())];
-      so.attributes["color"] = clevrColors()[pick(clevrColors().size())].name;
-      so.attributes["material"] = kClevrMaterials[pick(kClevrMaterials.size())];
+      so.attributes["shape"] = clevr::shapes()[pick(clevr::shapes().size())];
+      so.attributes["color"] = clevr::colors()[pick(clevr::colors().size())];
+      so.attributes["material"] = clevr::materials()[pick(clevr::materials().size())];
       so.attributes["size"] = size;
       so.coords = {x, y, r};
-      so.rotation = 360.0 * unit(rng);
+      so.rotation = 360.0 * unit(rng);  // CLEVR's theta, which Blender reads as radians
       objects.push_back(renderObjectFor(so));
       records.push_back(so);
     }

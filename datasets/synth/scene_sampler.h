@@ -16,7 +16,8 @@ struct SamplerOptions {
   double min_dist = 0.25;  // between object surfaces (CLEVR's --min_dist)
   double margin = 0.4;     // along each cardinal direction (CLEVR's --margin)
   int min_pixels = 200;    // visible pixels per object at 480x320 (CLEVR's --min_pixels_per_object)
-  int max_retries = 50;    // placements per object before starting the scene over
+  int max_retries = 50;    // placements per object before the objects are drawn again
+  int max_scene_attempts = 100000;  // object draws for one scene before giving up with an error
   double light_jitter = 1.0;
   int width = 480, height = 320;  // image size that pixel_coords refer to
 };
@@ -26,7 +27,7 @@ struct SampledScene {
   std::vector<RenderObject> objects;
   Camera camera;      // at width x height
   Lighting lighting;
-  int attempts = 0;   // scenes drawn until one passed every rule
+  int attempts = 0;   // object draws until one passed every rule (camera, lights and count drawn once)
 };
 
 SampledScene sampleScene(std::mt19937_64& rng, const SamplerOptions& options, const RenderSettings& render);

@@ -1,12 +1,13 @@
 // `vqa fit-camera`: calibrates the perspective camera from a CLEVR scenes file (3d_coords -> pixel_coords)
 // and prints the reprojection error.
 #include <CLI/CLI.hpp>
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
 #include "cli/command.h"
+#include "cli/option_checks.h"
 #include "datasets/clevr/clevr_io.h"
+#include "datasets/json_file.h"
 #include "datasets/synth/clevr_style.h"
 
 static vqa::cli::Registrar reg("fit-camera", "Fit CLEVR's camera to a scenes file and print the reprojection error",
@@ -16,6 +17,7 @@ static vqa::cli::Registrar reg("fit-camera", "Fit CLEVR's camera to a scenes fil
   app.add_option("--scenes", *scenes_path, "CLEVR scenes JSON file (3d_coords and pixel_coords at 480x320)")->required();
   app.add_option("--json", *json_path, "write the fit as JSON");
   app.callback([scenes_path, json_path] {
+    if (!json_path->empty()) vqa::cli::checkOutputFile("--json", *json_path);
     auto scenes = vqa::readClevrScenes(*scenes_path);
     std::vector<vqa::synth::SceneObservations> obs;
     for (const auto& s : scenes.scenes)
@@ -35,8 +37,7 @@ static vqa::cli::Registrar reg("fit-camera", "Fit CLEVR's camera to a scenes fil
                           {"mean_position", {m.base_position.x, m.base_position.y, m.base_position.z}},
                           {"mean_error_px", r.mean_error_px}, {"median_error_px", r.median_error_px},
                           {"max_error_px", r.max_error_px}, {"mean_depth_error", r.mean_depth_error}};
-      std::ofstream out(*json_path);
-      if (!(out << j.dump(2) << "\n")) throw std::runtime_error(*json_path + ": cannot write");
+      vqa::writeJsonFileAtomic(*json_path, j, 2);
     }
   });
 });

@@ -20,7 +20,7 @@ struct SceneObject {
   std::vector<std::string> labels;  // untyped GQA attributes ("white", "dark")
   std::array<double, 3> coords{};   // CLEVR 3d_coords
   std::array<double, 3> pixel{};    // CLEVR pixel_coords: x, y, depth
-  double rotation = 0.0;            // CLEVR rotation in degrees
+  double rotation = 0.0;            // CLEVR "rotation" in radians (drawn in [0, 360), fed to Blender's rotation_euler)
   std::array<double, 4> box{};      // GQA x, y, w, h
 };
 

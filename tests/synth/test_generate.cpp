@@ -74,3 +74,55 @@ TEST(SynthGenerate, BadTemplateFolderIsAnError) {
   EXPECT_THROW(generateDataset(o, log), std::runtime_error);
   EXPECT_FALSE(fs::exists(dir + "/out/questions/CLEVR_train_questions.json"));
 }
+
+TEST(SynthGenerate, FailureLeavesNothingBehind) {
+  // Scenes and images are made, then the question engine gives up on an unsatisfiable template: neither the
+  // dataset folder nor its temporary folder may remain.
+  std::string dir = vqa::testing::scratchDir();
+  fs::create_directories(dir + "/t");
+  vqa::testing::writeFile(dir + "/t/impossible.json", R"([{"text": ["Are there as many <S>s as <S2>s?"],
+    "nodes": [{"type": "scene", "inputs": []}, {"type": "filter_count", "inputs": [0], "side_inputs": ["<S>"]},
+              {"type": "scene", "inputs": []}, {"type": "filter_count", "inputs": [2], "side_inputs": ["<S2>"]},
+              {"type": "equal_integer", "inputs": [1, 3]}],
+    "params": [{"type": "Shape", "name": "<S>"}, {"type": "Shape", "name": "<S2>"}],
+    "constraints": [{"type": "NULL", "params": ["<S>", "<S2>"]}, {"type": "OUT_NEQ", "params": [1, 3]}]}])");
+  GenerateOptions o = tiny(dir + "/out", 2);
+  o.templates = dir + "/t";
+  o.engine.tries_per_template = 10;
+  o.engine.give_up_tries = 20;
+  std::ostringstream log;
+  EXPECT_THROW(generateDataset(o, log), std::runtime_error);
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(dir))
+    if (e.path().filename() != "t") left.push_back(e.path().string());
+  EXPECT_TRUE(left.empty()) << left.front();
+}
+
+TEST(SynthGenerate, ReplacesOnlyWhenAskedAndOnlyADataset) {
+  std::string dir = vqa::testing::scratchDir();
+  std::ostringstream log;
+  GenerateOptions o = tiny(dir + "/out", 1);
+  generateDataset(o, log);
+  o.images = 2;
+  EXPECT_THROW(generateDataset(o, log), std::runtime_error);
+  EXPECT_TRUE(fs::exists(dir + "/out/images/train/CLEVR_train_000002.png"));
+  o.overwrite = true;
+  generateDataset(o, log);
+  EXPECT_FALSE(fs::exists(dir + "/out/images/train/CLEVR_train_000002.png"));
+  EXPECT_TRUE(fs::exists(dir + "/out/images/train/CLEVR_train_000001.png"));
+  vqa::testing::writeFile(dir + "/out/mine.txt", "x");
+  EXPECT_THROW(generateDataset(o, log), std::runtime_error);
+  EXPECT_TRUE(fs::exists(dir + "/out/mine.txt"));
+}
+
+TEST(SynthGenerate, PngIsWrittenWithTheAtomicHelper) {
+  std::string dir = vqa::testing::scratchDir();
+  cv::Mat image(8, 8, CV_8UC3, cv::Scalar(10, 20, 30));
+  writePngAtomic(dir + "/a.png", image);
+  EXPECT_GT(fs::file_size(dir + "/a.png"), 20u);
+  EXPECT_THROW(writePngAtomic(dir + "/b.png", cv::Mat()), std::runtime_error);
+  EXPECT_THROW(writePngAtomic(dir + "/a.png/c.png", image), std::runtime_error);
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  EXPECT_EQ(names, std::vector<std::string>{"a.png"});
+}
