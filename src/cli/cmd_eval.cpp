@@ -1,7 +1,9 @@
 // `vqa eval` in oracle mode: ground-truth scenes and programs through the symbolic executor, for CLEVR
-// (scenes + questions files) and GQA (questions + scene graphs), with --json results.
+// (scenes + questions files) and GQA (questions + scene graphs), with --json results; for CLEVR also through
+// the differentiable executor on one-hot scenes and programs (--executor soft), which must agree.
 #include <CLI/CLI.hpp>
 
+#include <chrono>
 #include <cstdio>
 #include <map>
 
@@ -15,6 +17,12 @@
 #include "datasets/gqa/gqa_metrics.h"
 #include "datasets/json_file.h"
 #include "executor/symbolic_executor.h"
+#ifdef VQA_HAVE_SOFT_EXECUTOR
+#include <ATen/core/grad_mode.h>
+
+#include "executor/soft_executor.h"
+#include "hopfield/threads.h"
+#endif
 
 namespace vqa::cli {
 namespace {
@@ -27,7 +35,70 @@ struct EvalOptions {
   std::string json, predictions;
   bool write_json = false, write_predictions = false;  // the option was given (an empty path is refused)
   bool skip_missing_scenes = false;
+  int batch_size = 256;  // soft executor: questions per batch
+  int threads = 1;       // soft executor: torch (and OpenBLAS) threads
 };
+
+struct ClevrItem {
+  const ClevrQuestion* question;
+  const SceneGraph* scene;
+};
+
+// The prediction for one question, or why there is none.
+struct Prediction {
+  std::string answer, error;
+};
+
+#ifdef VQA_HAVE_SOFT_EXECUTOR
+// One-hot scenes and programs through the SoftExecutor in batches; the answer is the most probable one, and a
+// question whose answer distribution puts less than half its mass on one answer has none.
+std::vector<Prediction> runSoft(const std::vector<ClevrItem>& items, const EvalOptions& o, Progress& progress) {
+  hopfield::set_compute_threads(o.threads);
+  at::NoGradGuard no_grad;
+  std::map<const SceneGraph*, int64_t> scene_slot;
+  std::vector<SceneGraph> scenes;
+  for (const auto& item : items)
+    if (scene_slot.emplace(item.scene, static_cast<int64_t>(scenes.size())).second) scenes.push_back(*item.scene);
+  const SoftScene all = SoftScene::fromSceneGraph(scenes);
+  const SoftExecutor executor;
+  std::vector<Prediction> out(items.size());
+  for (size_t start = 0; start < items.size(); start += static_cast<size_t>(o.batch_size)) {
+    const size_t end = std::min(items.size(), start + static_cast<size_t>(o.batch_size));
+    std::vector<std::vector<int>> programs;
+    std::vector<int64_t> slots;
+    std::vector<size_t> positions;
+    for (size_t k = start; k < end; ++k) {
+      try {
+        programs.push_back(toPostfix(resolveProgram(items[k].question->program)));
+        slots.push_back(scene_slot.at(items[k].scene));
+        positions.push_back(k);
+      } catch (const std::exception& e) {
+        out[k].error = e.what();
+      }
+    }
+    if (!programs.empty()) {
+      const at::Tensor index = at::tensor(at::ArrayRef<int64_t>(slots), at::TensorOptions().dtype(at::kLong));
+      const SoftExecution r = executor.run(oneHotTokens(programs), selectScenes(all, index));
+      const auto [best, best_index] = r.answer.max(1);
+      auto p = best.accessor<float, 1>();
+      auto i = best_index.accessor<int64_t, 1>();
+      for (size_t b = 0; b < positions.size(); ++b) {
+        const auto row = static_cast<int64_t>(b);
+        Prediction& prediction = out[positions[b]];
+        if (p[row] >= 0.5f) {
+          prediction.answer = clevr::answers()[static_cast<size_t>(i[row])];
+        } else {
+          char why[96];
+          std::snprintf(why, sizeof why, "the soft executor gives no answer (largest probability %.3g)", p[row]);
+          prediction.error = why;
+        }
+      }
+    }
+    progress.advance(static_cast<int64_t>(end - start));
+  }
+  return out;
+}
+#endif
 
 // Scenes of several files, found by (split, image_index); a question without a split matches any split.
 class SceneIndex {
@@ -77,10 +148,7 @@ void evalClevr(const EvalOptions& o, OutputFiles& outputs) {
   for (const auto& path : o.scenes) sceneNames += (sceneNames.empty() ? "" : ", ") + path;
 
   // Read everything and refuse bad input before running anything.
-  struct Item {
-    const ClevrQuestion* question;
-    const SceneGraph* scene;
-  };
+  using Item = ClevrItem;
   std::vector<ClevrQuestions> questionFiles;
   for (const auto& path : o.questions) questionFiles.push_back(readClevrQuestions(path));
   std::vector<Item> items;
@@ -111,17 +179,34 @@ void evalClevr(const EvalOptions& o, OutputFiles& outputs) {
 
   ClevrTally tally;
   Progress progress("eval", static_cast<int64_t>(items.size()), "questions");
-  const ClevrExecutor executor;
-  for (size_t k = 0; k < items.size(); ++k) {
-    const ClevrQuestion& q = *items[k].question;
-    const ExecutionResult r = executor.run(q.program, *items[k].scene);
-    tally.add(q, r.ok ? r.answer : "", r.ok ? "" : r.error, static_cast<int>(k));
-    progress.advance();
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<Prediction> predictions(items.size());
+  if (o.executor == "soft") {
+#ifdef VQA_HAVE_SOFT_EXECUTOR
+    predictions = runSoft(items, o, progress);
+#endif
+  } else {
+    const ClevrExecutor executor;
+    for (size_t k = 0; k < items.size(); ++k) {
+      const ExecutionResult r = executor.run(items[k].question->program, *items[k].scene);
+      predictions[k] = r.ok ? Prediction{r.answer, ""} : Prediction{"", r.error};
+      progress.advance();
+    }
   }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  for (size_t k = 0; k < items.size(); ++k)
+    tally.add(*items[k].question, predictions[k].answer, predictions[k].error, static_cast<int>(k));
   progress.finish();
   nlohmann::json out = tally.toJson();
   out["mode"] = {{"scene", "oracle"}, {"program", "oracle"}, {"executor", o.executor}};
+  if (o.executor == "soft") {
+    out["mode"]["batch_size"] = o.batch_size;
+    out["mode"]["threads"] = o.threads;
+  }
+  out["seconds"] = seconds;
   printClevrSummary(out);
+  std::printf("%s executor: %zu questions in %.2f s (%.0f questions/s)\n", o.executor.c_str(), items.size(), seconds,
+              seconds > 0 ? static_cast<double>(items.size()) / seconds : 0.0);
   if (o.write_json) outputs.addJson("--json", o.json, out);
 }
 
@@ -184,7 +269,7 @@ void evalGqa(const EvalOptions& o, OutputFiles& outputs) {
 
 }  // namespace
 
-static Registrar reg("eval", "Evaluate question answering (oracle scenes and programs through the symbolic executor)",
+static Registrar reg("eval", "Evaluate question answering (oracle scenes and programs through an executor)",
                      [](CLI::App& app) {
   auto o = std::make_shared<EvalOptions>();
   app.add_option("--dataset", o->dataset, "clevr or gqa")->check(CLI::IsMember({"clevr", "gqa"}));
@@ -195,7 +280,11 @@ static Registrar reg("eval", "Evaluate question answering (oracle scenes and pro
       ->required()->check(CLI::IsMember({"oracle"}));
   app.add_option("--program", o->program_mode, "where programs come from: oracle (ground truth)")
       ->required()->check(CLI::IsMember({"oracle"}));
-  app.add_option("--executor", o->executor, "symbolic")->check(CLI::IsMember({"symbolic"}));
+  app.add_option("--executor", o->executor,
+                 "symbolic (exact) or soft (the differentiable executor on one-hot scenes and programs; CLEVR)")
+      ->check(CLI::IsMember({"symbolic", "soft"}));
+  app.add_option("--batch-size", o->batch_size, "soft executor: questions per batch")->check(CLI::Range(1, 65536));
+  app.add_option("--threads", o->threads, "soft executor: torch and OpenBLAS threads")->check(CLI::Range(1, 256));
   CLI::Option* json = app.add_option("--json", o->json, "write results as JSON to this file");
   CLI::Option* predictions =
       app.add_option("--predictions", o->predictions, "GQA: write [{questionId, prediction}] for score-gqa");
@@ -210,6 +299,12 @@ static Registrar reg("eval", "Evaluate question answering (oracle scenes and pro
       checkOutputFile("--predictions", o->predictions);
       if (o->write_json && std::filesystem::absolute(o->json) == std::filesystem::absolute(o->predictions))
         throw std::runtime_error("--json and --predictions name the same file " + o->json);
+    }
+    if (o->executor == "soft") {
+      if (o->dataset == "gqa") throw std::runtime_error("--executor soft runs CLEVR programs only");
+#ifndef VQA_HAVE_SOFT_EXECUTOR
+      throw std::runtime_error("--executor soft: this build has no soft executor (it needs torch and src/hopfield)");
+#endif
     }
     OutputFiles outputs;
     if (o->dataset == "gqa") evalGqa(*o, outputs);

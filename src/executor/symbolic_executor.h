@@ -9,6 +9,7 @@
 #include "core/gqa_program.h"
 #include "core/program.h"
 #include "core/scene_graph.h"
+#include "core/typed_program.h"
 #include "executor/value.h"
 
 namespace vqa {
@@ -22,10 +23,13 @@ struct ExecutionResult {
 };
 
 // CLEVR semantics: `unique` is valid only on a set of exactly one object, `same_*` leaves the object itself
-// out, `relate` reads the scene's relationships (edges), answers are CLEVR's strings.
+// out, `relate` reads the scene's relationships (edges), answers are CLEVR's strings. Runs the typed form:
+// the string form is resolved once (resolveProgram) and the scene's attributes and relations are read into
+// indices once per run, so no step compares strings.
 class ClevrExecutor {
  public:
   ExecutionResult run(const Program& program, const SceneGraph& scene) const;
+  ExecutionResult run(const TypedProgram& program, const SceneGraph& scene) const;
 };
 
 // Which GQA attribute values belong to which attribute type ("white" -> color), for `query color` and

@@ -67,6 +67,39 @@ TEST(Cli, OracleEvalAnswersAllRealClevrQuestions) {
   EXPECT_NE(r.out.find("CLEVR eval: 47/47 correct (accuracy 100.00%), 0 could not run"), std::string::npos) << r.out;
 }
 
+TEST(Cli, SoftExecutorAgreesWithTheSymbolicOneOnRealClevr) {
+  VQA_REQUIRE_SHARED(shared);
+  const std::string d = shared + "/data/clevr-real/";
+  const std::string dir = vqa::testing::scratchDir();
+  const std::string inputs = "eval --scenes " + d + "scenes/CLEVR_train_scenes_first1000.json " + d +
+                             "scenes/CLEVR_val_scenes_first500.json --questions " + d +
+                             "questions/CLEVR_train_questions_q0-39.json " + d +
+                             "questions/CLEVR_val_questions_img0_7q.json --scene oracle --program oracle";
+  const RunResult symbolic = runVqa(inputs + " --executor symbolic --json " + dir + "/symbolic.json");
+  ASSERT_EQ(symbolic.rc, 0) << symbolic.err;
+  const RunResult soft = runVqa(inputs + " --executor soft --batch-size 16 --threads 1 --json " + dir + "/soft.json");
+  if (soft.rc != 0 && soft.err.find("this build has no soft executor") != std::string::npos)
+    GTEST_SKIP() << "this build has no soft executor";
+  ASSERT_EQ(soft.rc, 0) << soft.err;
+  auto a = nlohmann::json::parse(slurp(dir + "/symbolic.json")), b = nlohmann::json::parse(slurp(dir + "/soft.json"));
+  EXPECT_EQ(b["mode"]["executor"], "soft");
+  EXPECT_EQ(b["mode"]["batch_size"], 16);
+  for (auto* j : {&a, &b}) {
+    j->erase("mode");
+    j->erase("seconds");
+  }
+  EXPECT_EQ(a, b);
+  EXPECT_NE(soft.out.find("CLEVR eval: 47/47 correct (accuracy 100.00%), 0 could not run"), std::string::npos);
+  // GQA programs are not CLEVR programs.
+  const RunResult gqa = runVqa("eval --dataset gqa --questions x.json --scene-graphs y.json --scene oracle "
+                               "--program oracle --executor soft");
+  EXPECT_EQ(gqa.rc, 1);
+  EXPECT_EQ(errorLine(gqa), "--executor soft runs CLEVR programs only");
+  const RunResult noBatch = runVqa(inputs + " --executor soft --batch-size 0");
+  EXPECT_EQ(noBatch.rc, 1);
+  EXPECT_NE(errorLine(noBatch).find("--batch-size"), std::string::npos) << noBatch.err;
+}
+
 TEST(Cli, GqaProgramsParseAndExecute) {
   VQA_REQUIRE_SHARED(shared);
   const std::string d = shared + "/data/gqa-real/";

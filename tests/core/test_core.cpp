@@ -1,5 +1,5 @@
-// Tests for src/core: vocabularies, the Program IR (parse/print/validate/topological order), the
-// SceneGraph, and the GQA operation parser for every operation form.
+// Tests for src/core: vocabularies, the Program IR (parse/print/validate/topological order), the typed
+// program form and program tokens, the SceneGraph, and the GQA operation parser for every operation form.
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
@@ -8,6 +8,7 @@
 #include "core/gqa_program.h"
 #include "core/program.h"
 #include "core/scene_graph.h"
+#include "core/typed_program.h"
 #include "core/vocab.h"
 
 using namespace vqa;
@@ -271,4 +272,131 @@ TEST(Errors, QuotedValuesAreShortAndOnOneLine) {
   } catch (const std::runtime_error& e) {
     EXPECT_LT(std::string(e.what()).size(), 100u);
   }
+}
+
+TEST(TypedProgram, ResolvesEveryNodeOnceIntoIndices) {
+  const TypedProgram t = resolveProgram(parseProgram(releasedProgram()));
+  ASSERT_EQ(t.size(), 4);
+  EXPECT_EQ(t.nodes[0].op, Op::Scene);
+  EXPECT_EQ(t.nodes[1].op, Op::Filter);
+  EXPECT_EQ(t.nodes[1].attribute, clevr::Attribute::Size);
+  EXPECT_EQ(t.nodes[1].value, 1);  // large
+  EXPECT_EQ(t.nodes[2].op, Op::Unique);
+  EXPECT_EQ(t.nodes[3].op, Op::Query);
+  EXPECT_EQ(t.nodes[3].attribute, clevr::Attribute::Color);
+  EXPECT_EQ(t.nodes[3].inputs, std::vector<int>{2});
+  EXPECT_EQ(programToJson(toProgram(t)), programToJson(parseProgram(releasedProgram())));
+  // What cannot be resolved is kept, with its reason, for the executor to report at that step.
+  const TypedProgram bad = resolveProgram(parseProgram(json::parse(R"J([
+    {"inputs": [], "function": "scene"}, {"inputs": [0], "function": "frobnicate"},
+    {"inputs": [0], "function": "filter_unique", "side_inputs": ["large", "red", "metal", "cube"]},
+    {"inputs": [0], "function": "relate"}, {"inputs": [0], "function": "filter_color", "value_inputs": ["pink"]}])J")));
+  EXPECT_EQ(bad.nodes[1].op, Op::Invalid);
+  EXPECT_EQ(bad.nodes[1].error, "unknown function 'frobnicate'");
+  EXPECT_EQ(bad.nodes[2].error, "'filter_unique' is a template-only function");
+  EXPECT_EQ(bad.nodes[3].error, "'relate' needs a value input");
+  EXPECT_EQ(bad.nodes[4].op, Op::Filter);
+  EXPECT_EQ(bad.nodes[4].value, -1);
+}
+
+TEST(ProgramTokens, VocabularyHasEveryFunctionValueToken) {
+  const auto& tokens = programTokens();
+  EXPECT_EQ(numProgramTokens(), 44);  // 3 special + scene + 15 filters + 4 relates + 5 + 4 x 3 + 4
+  EXPECT_EQ(tokens[kPadToken].text, "<pad>");
+  EXPECT_EQ(tokens[kEndToken].text, "<end>");
+  for (const char* text : {"scene", "filter_color[red]", "filter_shape[cylinder]", "filter_material[rubber]",
+                           "filter_size[small]", "relate[left]", "relate[front]", "same_shape", "query_size",
+                           "count", "exist", "equal_integer", "less_than", "greater_than", "equal_color",
+                           "equal_object", "union", "intersect", "unique"}) {
+    const int id = programTokenIndex(text);
+    ASSERT_GE(id, 0) << text;
+    EXPECT_EQ(tokens[static_cast<size_t>(id)].text, text);
+    EXPECT_EQ(tokenOf(tokens[static_cast<size_t>(id)].node), id) << text;
+  }
+  EXPECT_EQ(programTokenIndex("filter_color[pink]"), -1);
+  EXPECT_EQ(tokens[static_cast<size_t>(programTokenIndex("union"))].arity, 2);
+  EXPECT_EQ(tokens[static_cast<size_t>(programTokenIndex("scene"))].arity, 0);
+  EXPECT_EQ(tokens[static_cast<size_t>(programTokenIndex("relate[behind]"))].signature->output, ValueType::ObjectSet);
+}
+
+TEST(ProgramTokens, PostfixRoundTripsAndRefusesBadSequences) {
+  // equal_size(query_size(unique(filter_color[red](scene))), query_size(unique(relate[left](unique(scene)))))
+  const Program p = parseProgram(json::parse(R"J([
+    {"inputs": [], "function": "scene"}, {"inputs": [0], "function": "filter_color", "value_inputs": ["red"]},
+    {"inputs": [1], "function": "unique"}, {"inputs": [2], "function": "query_size"},
+    {"inputs": [], "function": "scene"}, {"inputs": [4], "function": "unique"},
+    {"inputs": [5], "function": "relate", "value_inputs": ["left"]}, {"inputs": [6], "function": "unique"},
+    {"inputs": [7], "function": "query_size"}, {"inputs": [3, 8], "function": "equal_size"}])J"));
+  validateProgram(p);
+  std::vector<int> nodes;
+  const std::vector<int> postfix = toPostfix(resolveProgram(p), &nodes);
+  EXPECT_EQ(tokensToString(postfix),
+            "scene filter_color[red] unique query_size scene unique relate[left] unique query_size equal_size");
+  EXPECT_EQ(nodes, (std::vector<int>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}));
+  const TypedProgram back = fromPostfix(postfix);
+  EXPECT_EQ(programToJson(toProgram(back)), programToJson(p));
+  std::vector<int> framed{kStartToken};
+  framed.insert(framed.end(), postfix.begin(), postfix.end());
+  framed.push_back(kEndToken);
+  framed.push_back(kPadToken);
+  EXPECT_EQ(toPostfix(fromPostfix(framed)), postfix);
+
+  auto error = [](std::vector<int> tokens) {
+    try {
+      fromPostfix(tokens);
+    } catch (const std::exception& e) {
+      return std::string(e.what());
+    }
+    return std::string();
+  };
+  const int scene = programTokenIndex("scene"), count = programTokenIndex("count");
+  const int unique = programTokenIndex("unique"), less = programTokenIndex("less_than");
+  EXPECT_EQ(error({count}), "token 0: 'count' needs 1 inputs, 0 available");
+  EXPECT_EQ(error({scene, scene}), "token 2: the sequence leaves 2 results, not 1");
+  EXPECT_EQ(error({scene, unique, count}), "token 2: 'count' input 0 must be ObjectSet, got Object");
+  EXPECT_EQ(error({scene, count, scene, less}), "token 3: 'less_than' input 1 must be Integer, got ObjectSet");
+  EXPECT_EQ(error({scene, 999}), "token 1: unknown token id 999");
+  EXPECT_EQ(error({}), "token 0: the sequence leaves 0 results, not 1");
+  // A value outside the vocabulary has no token.
+  EXPECT_THROW(toPostfix(resolveProgram(parseProgram(json::parse(
+                   R"J([{"inputs": [], "function": "scene"},
+                        {"inputs": [0], "function": "filter_color", "value_inputs": ["pink"]},
+                        {"inputs": [1], "function": "count"}])J")))),
+               std::runtime_error);
+}
+
+TEST(ProgramTokens, TypeCheckedDecodingKnowsWhatMayComeNext) {
+  const int scene = programTokenIndex("scene"), unique = programTokenIndex("unique");
+  const int count = programTokenIndex("count"), less = programTokenIndex("less_than");
+  const int query = programTokenIndex("query_color"), equal = programTokenIndex("equal_color");
+  EXPECT_TRUE(postfixStackTypes({}).empty());
+  EXPECT_TRUE(tokenFits({}, scene));
+  EXPECT_FALSE(tokenFits({}, count));
+  EXPECT_FALSE(tokenFits({}, kEndToken));
+  EXPECT_FALSE(tokenFits({}, kPadToken));
+  const auto set = postfixStackTypes({kStartToken, scene});
+  EXPECT_EQ(set, std::vector<ValueType>{ValueType::ObjectSet});
+  EXPECT_TRUE(tokenFits(set, count));
+  EXPECT_TRUE(tokenFits(set, unique));
+  EXPECT_FALSE(tokenFits(set, query));      // needs an Object
+  EXPECT_FALSE(tokenFits(set, kEndToken));  // a set is no answer
+  const auto two = postfixStackTypes({scene, count, scene, count});
+  EXPECT_TRUE(tokenFits(two, less));
+  EXPECT_FALSE(tokenFits(two, kEndToken));
+  EXPECT_FALSE(tokenFits(postfixStackTypes({scene, unique, query, scene, count}), equal));  // Color then Integer
+  EXPECT_TRUE(tokenFits(postfixStackTypes({scene, count, scene, count, less}), kEndToken));
+  EXPECT_THROW(postfixStackTypes({scene, query}), std::runtime_error);
+  // A decoder that only emits fitting tokens produces sequences fromPostfix accepts.
+  std::vector<int> greedy;
+  for (int step = 0; step < 8; ++step) {
+    const auto stack = postfixStackTypes(greedy);
+    int next = -1;
+    for (int id : step < 5 ? std::vector<int>{less, count, scene} : std::vector<int>{kEndToken})
+      if (next < 0 && tokenFits(stack, id)) next = id;
+    ASSERT_GE(next, 0);
+    greedy.push_back(next);
+    if (next == kEndToken) break;
+  }
+  EXPECT_EQ(tokensToString(greedy), "scene count scene count less_than <end>");
+  EXPECT_NO_THROW(fromPostfix(greedy));
 }

@@ -81,3 +81,18 @@ TEST(ClevrExecutor, SameLeavesTheObjectOutAndRelateReadsRelationships) {
   // All coordinates are equal in this scene: only the relationships lists can give [0, 1, 2].
   EXPECT_EQ(r.outputs[4].objects, (std::vector<int>{0, 1, 2}));
 }
+
+TEST(ClevrExecutor, UnresolvedStepsFailWhereTheyStand) {
+  const auto scenes = readClevrScenes(kData + "/closure_style_scenes.json");
+  const auto r = ClevrExecutor().run(program(R"J([{"function":"scene","inputs":[]},
+      {"function":"frobnicate","inputs":[0]},{"function":"count","inputs":[1]}])J"), scenes.scenes[0]);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.failed_step, 1);
+  EXPECT_EQ(r.error, "step 1 (frobnicate): unknown function 'frobnicate'");
+  EXPECT_EQ(r.outputs[0].objects.size(), static_cast<size_t>(scenes.scenes[0].size()));
+  const auto typed = ClevrExecutor().run(resolveProgram(program(R"J([{"function":"scene","inputs":[]},
+      {"function":"filter_color","inputs":[0],"value_inputs":["pink"]},{"function":"count","inputs":[1]}])J")),
+      scenes.scenes[0]);
+  ASSERT_TRUE(typed.ok) << typed.error;
+  EXPECT_EQ(typed.answer, "0");  // a value outside the vocabulary matches no object
+}

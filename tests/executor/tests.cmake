@@ -1,0 +1,7 @@
+# GoogleTest suite of the differentiable executor (needs torch): exactness against the symbolic executor,
+# gradients, token mixtures and edge cases. The symbolic executor's suite (test_executor) is torch-free and
+# registered in tests/CMakeLists.txt.
+if(TARGET vqa_soft_executor)
+  vqa_test(test_soft_executor SOURCES executor/test_soft_executor.cpp
+           LIBS vqa_soft_executor vqa_executor vqa_datasets)
+endif()
