@@ -1,0 +1,47 @@
+// Back-projection onto CLEVR's ground plane with the camera that datasets/synth fits to CLEVR.
+#include "vision/ground_plane.h"
+
+#include "datasets/synth/camera.h"
+
+namespace vqa::vision {
+
+namespace {
+at::Tensor vec(const synth::Vec3& v) { return at::tensor({v.x, v.y, v.z}, at::kDouble); }
+}  // namespace
+
+GroundPlane::GroundPlane() {
+  const synth::CameraModel model = synth::clevrCameraModel();
+  setCamera(synth::Camera::make(model, model.base_position, 480, 320));
+}
+
+GroundPlane::GroundPlane(const synth::Camera& camera) { setCamera(camera); }
+
+void GroundPlane::setCamera(const synth::Camera& camera) {
+  position_ = vec(camera.position);
+  forward_ = vec(camera.forward);
+  right_ = vec(camera.right);
+  up_ = vec(camera.up);
+  const double scale = 480.0 / camera.width;  // intrinsics at 480x320
+  fx_ = camera.fx * scale;
+  fy_ = camera.fy * scale;
+  cx_ = camera.cx * scale;
+  cy_ = camera.cy * scale;
+  const synth::Directions d = synth::cameraDirections(camera);
+  directions_ = at::stack({vec(d.left), vec(d.right), vec(d.behind), vec(d.front)}).to(at::kFloat);
+}
+
+at::Tensor GroundPlane::backProject(const at::Tensor& pixels, const at::Tensor& heights) const {
+  TORCH_CHECK(pixels.size(-1) == 2, "backProject: pixels must end in 2 coordinates");
+  const auto options = pixels.options();
+  const at::Tensor u = pixels.select(-1, 0).unsqueeze(-1);
+  const at::Tensor v = pixels.select(-1, 1).unsqueeze(-1);
+  const at::Tensor forward = forward_.to(options), right = right_.to(options), up = up_.to(options);
+  const at::Tensor position = position_.to(options);
+  // The ray through (u, v): forward + right (u - cx) / fx - up (v - cy) / fy (unnormalised is fine).
+  at::Tensor ray = forward + right * ((u - cx_) / fx_) - up * ((v - cy_) / fy_);
+  const at::Tensor ray_z = ray.select(-1, 2);
+  at::Tensor t = (heights.to(options) - position.select(0, 2)) / ray_z;
+  return position + ray * t.unsqueeze(-1);
+}
+
+}  // namespace vqa::vision

@@ -1,0 +1,34 @@
+// Geometry of CLEVR's camera for the scene parser: back-projection of image points onto the ground plane
+// (an object's centre lies at height = its radius) and the ground-plane relation directions.
+#pragma once
+#include <ATen/ATen.h>
+
+namespace vqa::synth { struct Camera; }
+
+namespace vqa::vision {
+
+// CLEVR's object radius (3d_coords z) per size value, in vocab order (small, large).
+constexpr double kSmallRadius = 0.35;
+constexpr double kLargeRadius = 0.7;
+
+class GroundPlane {
+ public:
+  // CLEVR's unjittered camera (datasets/synth's fit) at 480x320.
+  GroundPlane();
+  // A given camera; image coordinates are rescaled to 480x320 for it.
+  explicit GroundPlane(const synth::Camera& camera);
+
+  // pixels [..., 2] in 480x320 image coordinates, heights [...] (object radius): the 3-D points [..., 3]
+  // where the rays through the pixels reach z = height. Differentiable in both inputs.
+  at::Tensor backProject(const at::Tensor& pixels, const at::Tensor& heights) const;
+  // The camera's ground-plane unit directions left, right, behind, front as [4, 3] (CLEVR's "directions").
+  const at::Tensor& directions() const { return directions_; }
+
+ private:
+  void setCamera(const synth::Camera& camera);
+  at::Tensor position_, forward_, right_, up_;  // [3] each, float64
+  double fx_ = 0, fy_ = 0, cx_ = 0, cy_ = 0;
+  at::Tensor directions_;  // [4, 3] float32
+};
+
+}  // namespace vqa::vision

@@ -1,0 +1,132 @@
+// Reading and writing the model file container.
+#include "vision/model_file.h"
+
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <stdexcept>
+
+#include "datasets/json_file.h"
+
+namespace vqa::vision {
+
+namespace {
+
+const std::string kMagic = "VQA-MODEL\n";
+
+uint64_t fnv1a(const char* data, size_t n, uint64_t h = 1469598103934665603ull) {
+  for (size_t i = 0; i < n; ++i) {
+    h ^= static_cast<unsigned char>(data[i]);
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+std::string dtypeName(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return "float32";
+    case at::kDouble: return "float64";
+    case at::kLong: return "int64";
+    default: throw std::runtime_error("model file: unsupported tensor type");
+  }
+}
+
+at::ScalarType dtypeFromName(const std::string& name) {
+  if (name == "float32") return at::kFloat;
+  if (name == "float64") return at::kDouble;
+  if (name == "int64") return at::kLong;
+  throw std::runtime_error("unknown tensor type '" + name + "'");
+}
+
+}  // namespace
+
+const at::Tensor* ModelFile::find(const std::string& name) const {
+  for (const auto& [n, t] : tensors)
+    if (n == name) return &t;
+  return nullptr;
+}
+
+void writeModelFile(const std::string& path, const nlohmann::json& header_in, const NamedTensors& tensors) {
+  nlohmann::json header = header_in;
+  nlohmann::json entries = nlohmann::json::array();
+  std::string data;
+  for (const auto& [name, tensor] : tensors) {
+    at::Tensor t = tensor.detach().cpu().contiguous();
+    const size_t bytes = static_cast<size_t>(t.numel()) * t.element_size();
+    entries.push_back({{"name", name}, {"dtype", dtypeName(t.scalar_type())}, {"shape", t.sizes().vec()},
+                       {"offset", data.size()}, {"bytes", bytes}});
+    data.append(static_cast<const char*>(t.data_ptr()), bytes);
+  }
+  header["tensors"] = entries;
+  header["data_bytes"] = data.size();
+  header["data_checksum"] = std::to_string(fnv1a(data.data(), data.size()));
+  const std::string text = header.dump();
+  std::string out = kMagic;
+  const uint64_t n = text.size();
+  out.append(reinterpret_cast<const char*>(&n), sizeof n);
+  out += text;
+  out += data;
+  writeFileAtomic(path, out);
+}
+
+ModelFile readModelFile(const std::string& path, const std::string& expected_kind, int supported_version) {
+  auto fail = [&](const std::string& problem) { return std::runtime_error(path + ": " + problem); };
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) throw fail("model file not found");
+  if (std::filesystem::is_directory(path, ec)) throw fail("is a folder, not a model file");
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw fail("cannot open model file");
+  std::stringstream buffer;
+  buffer << in.rdbuf();
+  const std::string bytes = buffer.str();
+  if (bytes.size() < kMagic.size() || bytes.compare(0, kMagic.size(), kMagic) != 0)
+    throw fail("not a vqa model file");
+  size_t pos = kMagic.size();
+  uint64_t header_size = 0;
+  if (bytes.size() < pos + sizeof header_size) throw fail("truncated model file (no header)");
+  std::memcpy(&header_size, bytes.data() + pos, sizeof header_size);
+  pos += sizeof header_size;
+  if (header_size > bytes.size() - pos) throw fail("truncated model file (header cut short)");
+  ModelFile file;
+  try {
+    file.header = nlohmann::json::parse(bytes.substr(pos, header_size));
+  } catch (const std::exception&) {
+    throw fail("corrupt model file (header is not valid JSON)");
+  }
+  pos += header_size;
+  const auto& h = file.header;
+  if (!h.is_object() || !h.contains("kind") || !h["kind"].is_string()) throw fail("corrupt model file (no kind)");
+  const std::string kind = h["kind"].get<std::string>();
+  if (kind != expected_kind) throw fail("is a '" + kind + "' model, not a '" + expected_kind + "' model");
+  if (!h.contains("format_version") || !h["format_version"].is_number_integer())
+    throw fail("corrupt model file (no format version)");
+  const int version = h["format_version"].get<int>();
+  if (version != supported_version)
+    throw fail("format version " + std::to_string(version) + " is not supported (this build reads version " +
+               std::to_string(supported_version) + ")");
+  try {
+    const uint64_t data_bytes = h.at("data_bytes").get<uint64_t>();
+    if (bytes.size() - pos < data_bytes) throw fail("truncated model file (" + std::to_string(bytes.size() - pos) +
+                                                    " of " + std::to_string(data_bytes) + " tensor bytes)");
+    if (bytes.size() - pos > data_bytes) throw fail("corrupt model file (trailing bytes)");
+    const char* data = bytes.data() + pos;
+    if (std::to_string(fnv1a(data, data_bytes)) != h.at("data_checksum").get<std::string>())
+      throw fail("corrupt model file (checksum mismatch)");
+    for (const auto& e : h.at("tensors")) {
+      const auto shape = e.at("shape").get<std::vector<int64_t>>();
+      const at::ScalarType type = dtypeFromName(e.at("dtype").get<std::string>());
+      const uint64_t offset = e.at("offset").get<uint64_t>(), n = e.at("bytes").get<uint64_t>();
+      at::Tensor t = at::empty(shape, at::TensorOptions().dtype(type));
+      if (static_cast<uint64_t>(t.numel()) * t.element_size() != n || offset + n > data_bytes)
+        throw fail("corrupt model file (tensor " + e.at("name").get<std::string>() + ")");
+      std::memcpy(t.data_ptr(), data + offset, n);
+      file.tensors.emplace_back(e.at("name").get<std::string>(), t);
+    }
+  } catch (const nlohmann::json::exception&) {
+    throw fail("corrupt model file (bad tensor table)");
+  }
+  return file;
+}
+
+}  // namespace vqa::vision

@@ -1,0 +1,29 @@
+// The model file container: a magic line, a JSON header (kind, format version, options, vocabularies,
+// anything else the owner records) and raw little-endian tensors with a checksum. Written atomically; a
+// file of another kind or version, a truncated or corrupt one is a one-line error.
+#pragma once
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace vqa::vision {
+
+using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
+
+struct ModelFile {
+  nlohmann::json header;  // includes "kind" and "format_version"
+  NamedTensors tensors;
+  const at::Tensor* find(const std::string& name) const;
+};
+
+// Writes PATH.tmp.<pid> and renames it over PATH. header must hold "kind" and "format_version".
+void writeModelFile(const std::string& path, const nlohmann::json& header, const NamedTensors& tensors);
+
+// Throws std::runtime_error("PATH: problem") when the file is missing, not a vqa model file, of another
+// kind, of an unsupported format version, truncated or corrupt.
+ModelFile readModelFile(const std::string& path, const std::string& expected_kind, int supported_version);
+
+}  // namespace vqa::vision

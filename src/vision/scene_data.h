@@ -1,0 +1,96 @@
+// Training and evaluation data for the scene parser: a CLEVR-layout folder (images/<split>/...,
+// scenes/CLEVR_<split>_scenes.json), per-image targets, and a loader that decodes and augments batches on
+// worker threads ahead of the training step. Images are read when a batch needs them, never all at once.
+#pragma once
+#include <ATen/ATen.h>
+
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/scene_graph.h"
+
+namespace vqa::vision {
+
+struct SceneRecord {
+  std::string image_path;
+  SceneGraph scene;
+};
+
+struct SceneDataset {
+  std::string scenes_path;
+  std::vector<SceneRecord> records;
+  int missing_images = 0;  // scene records whose image file does not exist (skipped when allowed)
+};
+
+// Reads DIR/scenes/CLEVR_<split>_scenes.json (or scenes_file when not empty) and pairs each record with
+// DIR/images/<split>/<image_filename>. A record without its image is an error unless allow_missing, then it
+// is left out and counted. Objects must carry pixel_coords and the four attributes.
+SceneDataset openSceneDataset(const std::string& dir, const std::string& split, const std::string& scenes_file = "",
+                              bool allow_missing = false);
+
+struct LoaderOptions {
+  int batch_size = 16;
+  int input_width = 240, input_height = 160;
+  int output_stride = 4;
+  int max_objects = 12;
+  int threads = 2;      // decoding threads
+  int prefetch = 4;     // batches decoded ahead
+  bool augment = false; // photometric jitter, blur and noise (deterministic per seed, step and image)
+  uint64_t seed = 0;
+  double heatmap_sigma = 0.8;  // Gaussian of the centre heatmap, in output cells
+};
+
+// One batch. Centres are in input pixels; labels are value indices per attribute (vocab order), -1 on padding.
+struct SceneBatch {
+  at::Tensor images;     // [B, 3, H, W] float in [0, 1]
+  at::Tensor heatmap;    // [B, 1, H/stride, W/stride] Gaussian centre targets, 1 at each centre cell
+  at::Tensor centers;    // [B, N, 2]
+  at::Tensor labels;     // [B, N, 4] int64
+  at::Tensor mask;       // [B, N] 1 for objects
+  at::Tensor positions;  // [B, N, 3] 3d_coords
+  std::vector<int> indices;         // dataset indices
+  std::vector<int> image_widths;    // original widths (pixel_coords scale = image_width / input width)
+};
+
+// Builds one batch from dataset records (used by the loader's threads; also directly by tests).
+// `step` only seeds the augmentation. Throws std::runtime_error("PATH: problem") for a bad image.
+SceneBatch buildSceneBatch(const SceneDataset& data, const std::vector<int>& indices, const LoaderOptions& options,
+                           int64_t step);
+
+// Decodes batches on worker threads, in order, `prefetch` batches ahead of the consumer.
+// order(k) gives the dataset indices of batch k; batches first .. first + count - 1 are produced.
+class BatchLoader {
+ public:
+  using Order = std::function<std::vector<int>(int64_t batch)>;
+  BatchLoader(const SceneDataset& data, LoaderOptions options, Order order, int64_t first, int64_t count);
+  ~BatchLoader();
+  BatchLoader(const BatchLoader&) = delete;
+  BatchLoader& operator=(const BatchLoader&) = delete;
+  // The next batch in order; rethrows a worker's error as std::runtime_error.
+  SceneBatch next();
+
+ private:
+  void work();
+  const SceneDataset& data_;
+  LoaderOptions options_;
+  Order order_;
+  int64_t next_claim_, next_take_, end_;
+  bool stop_ = false;
+  std::map<int64_t, SceneBatch> ready_;
+  std::map<int64_t, std::string> errors_;
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  std::vector<std::thread> workers_;
+};
+
+// Shuffled training order: epoch e is a permutation of [0, n) seeded by (seed, e); each epoch has
+// n / batch_size full batches.
+std::vector<int> trainingBatch(int64_t batch, int n, int batch_size, uint64_t seed);
+
+}  // namespace vqa::vision

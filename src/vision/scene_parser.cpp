@@ -1,0 +1,281 @@
+// The scene parser network, its inference path (peaks -> slots -> SoftScene) and its training losses.
+#include "vision/scene_parser.h"
+
+#include <torch/nn/functional/pooling.h>
+#include <torch/nn/functional/vision.h>
+#include <torch/nn/functional/upsampling.h>
+#include <torch/nn/init.h>
+
+#include <cmath>
+#include <stdexcept>
+
+#include "core/vocab.h"
+#include "hopfield/association.h"
+
+namespace vqa::vision {
+
+namespace F = torch::nn::functional;
+
+nlohmann::json SceneParserOptions::toJson() const {
+  return {{"input_width", input_width}, {"input_height", input_height}, {"channels", channels},
+          {"slot_size", slot_size},     {"prototype_size", prototype_size}, {"heads", heads},
+          {"max_objects", max_objects}, {"attention", attention}, {"detection_threshold", detection_threshold},
+          {"relation_sharpness", relation_sharpness}, {"output_stride", kOutputStride}};
+}
+
+SceneParserOptions SceneParserOptions::fromJson(const nlohmann::json& j) {
+  SceneParserOptions o;
+  try {
+    o.input_width = j.at("input_width").get<int64_t>();
+    o.input_height = j.at("input_height").get<int64_t>();
+    o.channels = j.at("channels").get<int64_t>();
+    o.slot_size = j.at("slot_size").get<int64_t>();
+    o.prototype_size = j.at("prototype_size").get<int64_t>();
+    o.heads = j.at("heads").get<int64_t>();
+    o.max_objects = j.at("max_objects").get<int64_t>();
+    o.attention = j.at("attention").get<std::string>();
+    o.detection_threshold = j.at("detection_threshold").get<double>();
+    o.relation_sharpness = j.at("relation_sharpness").get<double>();
+    if (j.at("output_stride").get<int64_t>() != kOutputStride) throw std::runtime_error("output stride differs");
+  } catch (const nlohmann::json::exception& e) {
+    throw std::runtime_error(std::string("scene parser options: ") + e.what());
+  }
+  o.check();
+  return o;
+}
+
+void SceneParserOptions::check() const {
+  auto range = [](const char* name, int64_t v, int64_t lo, int64_t hi) {
+    if (v < lo || v > hi)
+      throw std::runtime_error(std::string(name) + ": must be in [" + std::to_string(lo) + ", " + std::to_string(hi) +
+                               "] (got " + std::to_string(v) + ")");
+  };
+  range("input width", input_width, 48, 1920);
+  range("input height", input_height, 32, 1280);
+  if (input_width % 8 != 0 || input_height % 8 != 0 || input_width * 2 != input_height * 3)
+    throw std::runtime_error("input size: must be 3:2 and a multiple of 8 (got " + std::to_string(input_width) + "x" +
+                             std::to_string(input_height) + ")");
+  range("channels", channels, 4, 256);
+  range("slot size", slot_size, 8, 1024);
+  range("prototype size", prototype_size, 4, 1024);
+  range("heads", heads, 1, 64);
+  if (slot_size % heads != 0) throw std::runtime_error("heads: must divide the slot size");
+  range("max objects", max_objects, 1, 64);
+  hopfield::parse_attention_kind(attention);  // throws std::invalid_argument (a runtime error) on bad names
+  if (!(detection_threshold > 0.0 && detection_threshold < 1.0))
+    throw std::runtime_error("detection threshold: must be in (0, 1)");
+  if (!(relation_sharpness > 0.0 && relation_sharpness <= 1e4))
+    throw std::runtime_error("relation sharpness: must be in (0, 10000]");
+}
+
+nlohmann::json sceneVocabularies() {
+  nlohmann::json v = nlohmann::json::object();
+  for (auto a : clevr::attributes()) v[clevr::attributeName(a)] = clevr::attributeValues(a);
+  v["relations"] = clevr::relations();
+  return v;
+}
+
+namespace {
+torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t dilation = 1,
+                       bool bias = false) {
+  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel)
+                               .stride(stride)
+                               .padding(dilation * (kernel / 2))
+                               .dilation(dilation)
+                               .bias(bias));
+}
+
+// Coordinate channels x, y in [-1, 1] so that the network can relate apparent size to image height.
+at::Tensor withCoordinates(const at::Tensor& images) {
+  const int64_t B = images.size(0), H = images.size(2), W = images.size(3);
+  at::Tensor xs = at::linspace(-1.0, 1.0, W, images.options()).view({1, 1, 1, W}).expand({B, 1, H, W});
+  at::Tensor ys = at::linspace(-1.0, 1.0, H, images.options()).view({1, 1, H, 1}).expand({B, 1, H, W});
+  return at::cat({images, xs, ys}, 1);
+}
+}  // namespace
+
+SceneParserImpl::SceneParserImpl(SceneParserOptions options) : options_(std::move(options)) {
+  options_.check();
+  const int64_t c = options_.channels, s = options_.slot_size;
+  // (in, out, stride, dilation): stride 2, 4, 8 stages; the last one dilated for a wide receptive field.
+  const int64_t spec[7][4] = {{5, c, 2, 1},         {c, c, 1, 1},         {c, 2 * c, 2, 1}, {2 * c, 2 * c, 1, 1},
+                              {2 * c, 4 * c, 2, 1}, {4 * c, 4 * c, 1, 1}, {4 * c, 4 * c, 1, 2}};
+  convs = register_module("convs", torch::nn::ModuleList());
+  norms = register_module("norms", torch::nn::ModuleList());
+  for (const auto& l : spec) {
+    convs->push_back(conv(l[0], l[1], 3, l[2], l[3]));
+    norms->push_back(torch::nn::BatchNorm2d(l[1]));
+  }
+  fuse = register_module("fuse", conv(6 * c, s, 1));
+  fuse_norm = register_module("fuse_norm", torch::nn::BatchNorm2d(s));
+  fuse_refine = register_module("fuse_refine", conv(s, s, 3));
+  refine_norm = register_module("refine_norm", torch::nn::BatchNorm2d(s));
+  heat_hidden = register_module("heat_hidden", conv(s, s, 3, 1, 1, true));
+  heat_out = register_module("heat_out", conv(s, 1, 1, 1, 1, true));
+  offset_out = register_module("offset_out", conv(s, 2, 1, 1, 1, true));
+  feature_out = register_module("feature_out", conv(s, s, 1, 1, 1, true));
+  torch::NoGradGuard no_grad;
+  heat_out->bias.fill_(-2.19);  // prior 0.1, as CenterNet
+
+  slot_input = register_module("slot_input", torch::nn::Linear(s + 2, s));
+  hopfield::AssociationOptions association;
+  association.kind = hopfield::parse_attention_kind(options_.attention);
+  hopfield::TransformerBlockOptions block;
+  block.model_size = s;
+  block.num_heads = options_.heads;
+  block.ffn_size = 2 * s;
+  block.association = association;
+  context = register_module("context", hopfield::TransformerBlock(block));
+
+  concept_queries = register_module("concept_queries", torch::nn::ModuleList());
+  for (auto a : clevr::attributes()) {
+    const std::string name = clevr::attributeName(a);
+    const int64_t V = static_cast<int64_t>(clevr::attributeValues(a).size());
+    concept_queries->push_back(torch::nn::Linear(s, options_.prototype_size));
+    hopfield::HopfieldOptions h;
+    h.input_size = options_.prototype_size;
+    h.stored_size = options_.prototype_size;
+    h.projection_size = V;
+    h.project_patterns = false;  // stored patterns are the prototypes themselves, retrieved values their codes
+    h.normalize_projection = false;
+    h.scaling = 0.5;
+    h.association = association;
+    concept_memories.push_back(register_module("concept_" + name, hopfield::Hopfield(h)));
+    at::Tensor p = register_parameter("prototype_" + name, at::empty({1, V, options_.prototype_size}));
+    torch::nn::init::normal_(p, 0.0, 1.0);
+    prototypes.push_back(p);
+    value_codes.push_back(at::eye(V).unsqueeze(0));
+  }
+}
+
+at::Tensor SceneParserImpl::conv_block(int index, const at::Tensor& x) {
+  auto* c = convs[static_cast<size_t>(index)]->as<torch::nn::Conv2d>();
+  auto* n = norms[static_cast<size_t>(index)]->as<torch::nn::BatchNorm2d>();
+  return at::relu(n->forward(c->forward(x)));
+}
+
+DenseOutputs SceneParserImpl::dense(const at::Tensor& images) {
+  TORCH_CHECK(images.dim() == 4 && images.size(1) == 3 && images.size(2) == options_.input_height &&
+                  images.size(3) == options_.input_width,
+              "SceneParser: images must be [B, 3, ", options_.input_height, ", ", options_.input_width, "]");
+  at::Tensor x = withCoordinates(images);
+  x = conv_block(1, conv_block(0, x));
+  at::Tensor skip = conv_block(3, conv_block(2, x));  // stride 4
+  at::Tensor deep = conv_block(6, conv_block(5, conv_block(4, skip)));  // stride 8
+  deep = F::interpolate(deep, F::InterpolateFuncOptions()
+                                  .size(std::vector<int64_t>{skip.size(2), skip.size(3)})
+                                  .mode(torch::kBilinear)
+                                  .align_corners(false));
+  at::Tensor f = at::relu(fuse_norm(fuse(at::cat({deep, skip}, 1))));
+  f = at::relu(refine_norm(fuse_refine(f)));
+  DenseOutputs out;
+  out.heatmap_logits = heat_out(at::relu(heat_hidden(f)));
+  out.offsets = at::sigmoid(offset_out(f));
+  out.features = feature_out(f);
+  return out;
+}
+
+at::Tensor SceneParserImpl::sample(const at::Tensor& map, const at::Tensor& centers) const {
+  // Continuous input pixel x maps to 2x/W - 1 with align_corners = false.
+  at::Tensor scale = at::tensor({2.0 / options_.input_width, 2.0 / options_.input_height}, centers.options());
+  at::Tensor grid = (centers * scale - 1.0).unsqueeze(2);  // [B, N, 1, 2]
+  at::Tensor sampled = F::grid_sample(map, grid,
+                                      F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kBorder)
+                                          .align_corners(false));  // [B, C, N, 1]
+  return sampled.squeeze(3).transpose(1, 2);
+}
+
+SlotOutputs SceneParserImpl::slots(const at::Tensor& features, const at::Tensor& centers, const at::Tensor& slot_mask) {
+  const int64_t B = centers.size(0);
+  at::Tensor scale = at::tensor({2.0 / options_.input_width, 2.0 / options_.input_height}, centers.options());
+  at::Tensor coords = centers * scale - 1.0;
+  at::Tensor x = slot_input(at::cat({sample(features, centers), coords}, -1));
+  at::Tensor padding = slot_mask < 0.5;
+  SlotOutputs out;
+  out.features = context(x, padding);
+  for (size_t g = 0; g < concept_memories.size(); ++g) {
+    auto* query = concept_queries[g]->as<torch::nn::Linear>();
+    at::Tensor stored = prototypes[g].expand({B, prototypes[g].size(1), prototypes[g].size(2)});
+    at::Tensor codes = value_codes[g].to(x.options()).expand({B, value_codes[g].size(1), value_codes[g].size(2)});
+    at::Tensor retrieved = concept_memories[g](stored, query->forward(out.features), codes);  // [B, N, V]
+    // The association weights over the prototypes; Softmax_1 leaves some mass on "none", renormalised away.
+    retrieved = retrieved.clamp_min(1e-12);
+    out.attributes.push_back(retrieved / retrieved.sum(-1, true));
+  }
+  return out;
+}
+
+Peaks decodePeaks(const at::Tensor& heatmap_logits, const at::Tensor& offsets, int64_t max_objects) {
+  const int64_t B = heatmap_logits.size(0), h = heatmap_logits.size(2), w = heatmap_logits.size(3);
+  const int64_t N = std::min<int64_t>(max_objects, h * w);
+  at::Tensor prob = at::sigmoid(heatmap_logits);
+  at::Tensor peaks = F::max_pool2d(prob, F::MaxPool2dFuncOptions(3).stride(1).padding(1));
+  at::Tensor kept = (prob * (peaks == prob).to(prob.scalar_type())).view({B, h * w});
+  auto [existence, index] = kept.topk(N, 1);
+  // Integer cell coordinates (division of integer tensors is true division in ATen: remove the remainder first).
+  const at::Tensor column = index % w;
+  at::Tensor cell_x = column.to(prob.scalar_type()), cell_y = ((index - column) / w).round().to(prob.scalar_type());
+  at::Tensor picked = offsets.view({B, 2, h * w}).gather(2, index.unsqueeze(1).expand({B, 2, N}));  // [B, 2, N]
+  const double stride = SceneParserOptions::kOutputStride;
+  Peaks out;
+  out.existence = existence;
+  out.centers = at::stack({(cell_x + picked.select(1, 0)) * stride, (cell_y + picked.select(1, 1)) * stride}, -1);
+  return out;
+}
+
+SceneParse SceneParserImpl::parse(const at::Tensor& images) {
+  DenseOutputs d = dense(images);
+  Peaks peaks = decodePeaks(d.heatmap_logits, d.offsets, options_.max_objects);
+  const at::Tensor& existence = peaks.existence;
+  const at::Tensor& centers = peaks.centers;
+  SlotOutputs s = slots(d.features, centers, (existence >= options_.detection_threshold).to(existence.scalar_type()));
+
+  SceneParse out;
+  out.centers = centers;
+  out.scene.mask = existence;
+  out.scene.attributes = s.attributes;
+  out.scene.features = s.features;
+  const at::Tensor& size = s.attributes[static_cast<size_t>(clevr::Attribute::Size)];  // small, large
+  at::Tensor radius = size.select(-1, 0) * kSmallRadius + size.select(-1, 1) * kLargeRadius;
+  out.scene.positions = ground_.backProject(centers * (480.0 / options_.input_width), radius);
+  out.scene.relations =
+      softRelations(out.scene.positions, ground_.directions().to(centers.options()), {}, 0.2, options_.relation_sharpness);
+  return out;
+}
+
+ParserLosses SceneParserImpl::losses(const at::Tensor& images, const at::Tensor& heatmap, const at::Tensor& centers,
+                                     const at::Tensor& labels, const at::Tensor& mask) {
+  DenseOutputs d = dense(images);
+  const int64_t B = images.size(0), N = centers.size(1), h = d.heatmap_logits.size(2), w = d.heatmap_logits.size(3);
+  ParserLosses out;
+  // CenterNet's focal loss on the Gaussian targets.
+  at::Tensor positive = (heatmap >= 1.0 - 1e-6).to(heatmap.scalar_type());
+  at::Tensor p = at::sigmoid(d.heatmap_logits);
+  at::Tensor pos_loss = at::log_sigmoid(d.heatmap_logits) * (1 - p).pow(2) * positive;
+  at::Tensor neg_loss = at::log_sigmoid(-d.heatmap_logits) * p.pow(2) * (1 - heatmap).pow(4) * (1 - positive);
+  at::Tensor count = positive.sum().clamp_min(1.0);
+  out.heatmap = -(pos_loss.sum() + neg_loss.sum()) / count;
+
+  // Offsets inside the centre cell.
+  const double stride = SceneParserOptions::kOutputStride;
+  at::Tensor cells = (centers / stride).floor();
+  at::Tensor cx = cells.select(-1, 0).clamp(0, w - 1), cy = cells.select(-1, 1).clamp(0, h - 1);
+  at::Tensor index = (cy * w + cx).to(at::kLong);  // [B, N]
+  at::Tensor predicted = d.offsets.view({B, 2, h * w}).gather(2, index.unsqueeze(1).expand({B, 2, N})).transpose(1, 2);
+  at::Tensor target = centers / stride - at::stack({cx, cy}, -1);
+  at::Tensor objects = mask.sum().clamp_min(1.0);
+  out.offset = ((predicted - target).abs().sum(-1) * mask).sum() / objects;
+
+  // Attributes at the true centres.
+  SlotOutputs s = slots(d.features, centers, mask);
+  out.attributes = at::zeros({}, images.options());
+  for (size_t g = 0; g < s.attributes.size(); ++g) {
+    at::Tensor y = labels.select(-1, static_cast<int64_t>(g)).clamp_min(0);
+    at::Tensor nll = -s.attributes[g].gather(-1, y.unsqueeze(-1)).squeeze(-1).log();
+    out.attributes = out.attributes + (nll * mask).sum() / objects;
+  }
+  out.total = out.heatmap + out.offset + out.attributes;
+  return out;
+}
+
+}  // namespace vqa::vision

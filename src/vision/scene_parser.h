@@ -1,0 +1,116 @@
+// SceneParser: image -> SoftScene. A small convolutional network trained from scratch predicts a centre
+// heatmap at stride 4 of its input (240x160 by default: 8 px of a 480x320 image) with per-location offset
+// and slot-feature heads; heatmap peaks become object slots
+// (top-N with their existence probability). Slots exchange context through Hopfield self-attention
+// (src/hopfield, Softmax_1 unless another association is chosen), and each attribute distribution is a
+// Hopfield retrieval against learned concept prototypes. 3-D positions come from back-projecting each
+// centre onto CLEVR's ground plane at the height its predicted size implies; relations follow from
+// positions by CLEVR's rule, made soft.
+#pragma once
+#include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
+#include <torch/nn/cloneable.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/batchnorm.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/conv.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/pimpl.h>
+
+#include <string>
+#include <vector>
+
+#include "executor/soft_scene.h"
+#include "hopfield/hopfield.h"
+#include "vision/ground_plane.h"
+
+namespace vqa::vision {
+
+struct SceneParserOptions {
+  int64_t input_width = 240;   // images are resized to this (CLEVR's 480x320 halved)
+  int64_t input_height = 160;
+  int64_t channels = 24;       // backbone width at stride 2 (doubles at each further stride)
+  int64_t slot_size = 64;      // slot feature width
+  int64_t prototype_size = 32; // concept prototype width
+  int64_t heads = 4;
+  int64_t max_objects = 12;    // slots per image (CLEVR has at most 10 objects)
+  std::string attention = "softmax1";  // softmax1 | softmax | clipped | gated
+  double detection_threshold = 0.5;
+  double relation_sharpness = 50.0;
+
+  static constexpr int64_t kOutputStride = 4;
+  nlohmann::json toJson() const;
+  static SceneParserOptions fromJson(const nlohmann::json& j);  // throws std::runtime_error on bad values
+  void check() const;                                           // throws std::runtime_error("option: problem")
+};
+
+// Dense outputs at stride 4: heatmap logits [B, 1, h, w], offsets within the cell [B, 2, h, w] (sigmoid),
+// slot features [B, slot_size, h, w].
+struct DenseOutputs {
+  at::Tensor heatmap_logits, offsets, features;
+};
+
+// Per-slot outputs for slots at given centres: one distribution per attribute group, the slot features
+// after context.
+struct SlotOutputs {
+  std::vector<at::Tensor> attributes;  // [B, N, V_a] probabilities
+  at::Tensor features;                 // [B, N, slot_size]
+};
+
+// Object slots from the dense outputs: the top max_objects local maxima (3x3) of the heatmap, their
+// existence probability [B, N] and centres [B, N, 2] in input pixels ((cell + offset) * stride).
+struct Peaks {
+  at::Tensor existence, centers;
+};
+Peaks decodePeaks(const at::Tensor& heatmap_logits, const at::Tensor& offsets, int64_t max_objects);
+
+// scene.mask is each slot's existence probability; scene.relations are computed for every pair of slots
+// (combine them with the mask); scene.features are the slot features after context.
+struct SceneParse {
+  SoftScene scene;
+  at::Tensor centers;   // [B, N, 2] in input pixels
+};
+
+struct ParserLosses {
+  at::Tensor total, heatmap, offset, attributes;
+};
+
+class SceneParserImpl : public torch::nn::Module {
+ public:
+  explicit SceneParserImpl(SceneParserOptions options);
+
+  DenseOutputs dense(const at::Tensor& images);
+  // centers [B, N, 2] in input pixels; slot_mask [B, N] (1 = object) keeps padding out of the context.
+  SlotOutputs slots(const at::Tensor& features, const at::Tensor& centers, const at::Tensor& slot_mask);
+  // Full inference: images [B, 3, H, W] in [0, 1] at the input size.
+  SceneParse parse(const at::Tensor& images);
+  // Training losses against batch targets (centres, labels, mask, heatmap as in scene_data.h).
+  ParserLosses losses(const at::Tensor& images, const at::Tensor& heatmap, const at::Tensor& centers,
+                      const at::Tensor& labels, const at::Tensor& mask);
+
+  const SceneParserOptions& options() const { return options_; }
+  const GroundPlane& groundPlane() const { return ground_; }
+
+ private:
+  at::Tensor conv_block(int index, const at::Tensor& x);
+  at::Tensor sample(const at::Tensor& map, const at::Tensor& centers) const;  // [B, C, h, w] -> [B, N, C]
+
+  SceneParserOptions options_;
+  GroundPlane ground_;
+  torch::nn::ModuleList convs{nullptr}, norms{nullptr};
+  torch::nn::Conv2d fuse{nullptr}, fuse_refine{nullptr}, heat_hidden{nullptr}, heat_out{nullptr}, offset_out{nullptr},
+      feature_out{nullptr};
+  torch::nn::BatchNorm2d fuse_norm{nullptr}, refine_norm{nullptr};
+  torch::nn::Linear slot_input{nullptr};
+  hopfield::TransformerBlock context{nullptr};
+  torch::nn::ModuleList concept_queries{nullptr};
+  std::vector<hopfield::Hopfield> concept_memories;
+  std::vector<at::Tensor> prototypes;  // [1, V_a, prototype_size] learned concept prototypes
+  std::vector<at::Tensor> value_codes; // [1, V_a, V_a] identity: retrieval returns the distribution itself
+};
+TORCH_MODULE(SceneParser);
+
+// The vocabularies a model file records (attribute groups and relations, vocab.h order).
+nlohmann::json sceneVocabularies();
+
+}  // namespace vqa::vision

@@ -1,0 +1,103 @@
+// The scene parser's model file: exact round trip, and one-line errors for truncated, corrupt, foreign and
+// wrong-version files.
+#include <gtest/gtest.h>
+
+#include <ATen/ATen.h>
+#include <torch/csrc/autograd/grad_mode.h>
+
+#include <filesystem>
+
+#include "test_support.h"
+#include "vision/model_file.h"
+#include "vision/trainer.h"
+
+using namespace vqa::vision;
+
+namespace {
+SceneParserOptions tinyOptions() {
+  SceneParserOptions o;
+  o.channels = 8;
+  o.slot_size = 16;
+  o.prototype_size = 8;
+  o.heads = 2;
+  return o;
+}
+
+std::string loadError(const std::string& path) {
+  try {
+    loadSceneParser(path);
+  } catch (const std::runtime_error& e) {
+    return e.what();
+  }
+  return "no error";
+}
+}  // namespace
+
+TEST(ModelFile, SaveLoadRoundTripIsExact) {
+  const std::string dir = vqa::testing::scratchDir();
+  SceneParserOptions options = tinyOptions();
+  options.attention = "clipped";
+  SceneParser parser(options);
+  parser->eval();
+  saveSceneParser(dir + "/model.bin", parser);
+  LoadedSceneParser loaded = loadSceneParser(dir + "/model.bin");
+  EXPECT_EQ(loaded.parser->options().attention, "clipped");
+  EXPECT_EQ(loaded.file.header["kind"], kSceneParserKind);
+  EXPECT_EQ(loaded.file.header["vocabularies"]["color"].size(), 8u);
+  auto original = parser->named_parameters();
+  for (auto& p : loaded.parser->named_parameters()) EXPECT_TRUE(at::equal(p.value(), original[p.key()])) << p.key();
+  torch::NoGradGuard no_grad;
+  at::Tensor images = at::rand({2, 3, 160, 240});
+  SceneParse a = parser->parse(images), b = loaded.parser->parse(images);
+  EXPECT_TRUE(at::equal(a.scene.mask, b.scene.mask));
+  EXPECT_TRUE(at::equal(a.scene.positions, b.scene.positions));
+  a.scene.checkShapes();
+  EXPECT_EQ(a.scene.relations.sizes(), (std::vector<int64_t>{2, 4, 12, 12}));
+}
+
+TEST(ModelFile, DamagedAndForeignFilesAreOneLineErrors) {
+  const std::string dir = vqa::testing::scratchDir();
+  SceneParser parser(tinyOptions());
+  const std::string good = dir + "/model.bin";
+  saveSceneParser(good, parser);
+  const std::string bytes = vqa::testing::readText(good);
+
+  vqa::testing::writeFile(dir + "/cut.bin", bytes.substr(0, bytes.size() - 100));
+  EXPECT_NE(loadError(dir + "/cut.bin").find(dir + "/cut.bin: truncated model file"), std::string::npos);
+  vqa::testing::writeFile(dir + "/cut_header.bin", bytes.substr(0, 30));
+  EXPECT_NE(loadError(dir + "/cut_header.bin").find("truncated model file"), std::string::npos);
+  std::string flipped = bytes;
+  flipped[flipped.size() - 5] ^= 0x5a;
+  vqa::testing::writeFile(dir + "/flipped.bin", flipped);
+  EXPECT_EQ(loadError(dir + "/flipped.bin"), dir + "/flipped.bin: corrupt model file (checksum mismatch)");
+  vqa::testing::writeFile(dir + "/text.bin", "hello");
+  EXPECT_EQ(loadError(dir + "/text.bin"), dir + "/text.bin: not a vqa model file");
+  EXPECT_EQ(loadError(dir + "/none.bin"), dir + "/none.bin: model file not found");
+
+  writeModelFile(dir + "/other.bin", {{"kind", "vqa-program-parser"}, {"format_version", 1}}, {});
+  EXPECT_EQ(loadError(dir + "/other.bin"),
+            dir + "/other.bin: is a 'vqa-program-parser' model, not a 'vqa-scene-parser' model");
+  writeModelFile(dir + "/future.bin", {{"kind", kSceneParserKind}, {"format_version", 99}}, {});
+  EXPECT_EQ(loadError(dir + "/future.bin"),
+            dir + "/future.bin: format version 99 is not supported (this build reads version 1)");
+  for (const char* f : {"/cut.bin", "/flipped.bin", "/other.bin"}) EXPECT_EQ(loadError(dir + f).find('\n'), std::string::npos);
+}
+
+TEST(ScenePeaks, DecodedCentresAreCellPlusOffset) {
+  // A 10x15 heatmap (h x w) with peaks at (row 7, column 3) and (row 2, column 14), sub-cell offsets.
+  at::Tensor logits = at::full({1, 1, 10, 15}, -8.0);
+  logits[0][0][7][3] = 3.0;
+  logits[0][0][2][14] = 1.0;
+  logits[0][0][7][4] = 2.0;  // a neighbour of the first peak: not a local maximum
+  at::Tensor offsets = at::full({1, 2, 10, 15}, 0.5);
+  offsets[0][0][7][3] = 0.25;
+  offsets[0][1][7][3] = 0.75;
+  Peaks p = decodePeaks(logits, offsets, 3);
+  ASSERT_EQ(p.centers.sizes(), (std::vector<int64_t>{1, 3, 2}));
+  EXPECT_NEAR(p.existence[0][0].item<double>(), 1.0 / (1.0 + std::exp(-3.0)), 1e-6);
+  EXPECT_NEAR(p.centers[0][0][0].item<double>(), (3 + 0.25) * 4, 1e-5);
+  EXPECT_NEAR(p.centers[0][0][1].item<double>(), (7 + 0.75) * 4, 1e-5);
+  EXPECT_NEAR(p.centers[0][1][0].item<double>(), (14 + 0.5) * 4, 1e-5);
+  EXPECT_NEAR(p.centers[0][1][1].item<double>(), (2 + 0.5) * 4, 1e-5);
+  EXPECT_LT(p.existence[0][2].item<double>(), 0.01);
+}
