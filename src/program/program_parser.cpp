@@ -1,0 +1,406 @@
+// The program model: Hopfield encoder-decoder from question words to postfix program tokens, its
+// type-checked greedy decoding and its supervised trainer.
+#include "program/program_parser.h"
+
+#include <ATen/core/grad_mode.h>
+#include <torch/nn/init.h>
+#include <torch/nn/utils/clip_grad.h>
+#include <torch/optim/adamw.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <deque>
+#include <limits>
+#include <map>
+#include <numeric>
+#include <random>
+#include <stdexcept>
+
+#include "core/typed_program.h"
+
+namespace vqa::program {
+
+namespace {
+
+hopfield::HopfieldOptions attentionOptions(const ProgramParserOptions& o) {
+  hopfield::HopfieldOptions h;
+  h.input_size = o.model_size;
+  h.num_heads = o.num_heads;
+  h.normalize_state = h.normalize_stored = h.normalize_projection = false;  // the layers normalise first
+  h.dropout = o.dropout;
+  h.association = o.association;
+  return h;
+}
+
+int64_t ffnSize(const ProgramParserOptions& o) { return o.ffn_size > 0 ? o.ffn_size : 4 * o.model_size; }
+
+torch::nn::LayerNorm layerNorm(int64_t size) {
+  return torch::nn::LayerNorm(torch::nn::LayerNormOptions({size}));
+}
+
+}  // namespace
+
+std::vector<int64_t> encodeQuestionForParser(const QuestionTokenizer& tokenizer, const std::string& question,
+                                             int64_t max_tokens) {
+  if (max_tokens < 2) throw std::invalid_argument("a question needs room for <start> and <end>");
+  std::vector<int64_t> ids{QuestionTokenizer::kStart};
+  for (const std::string& word : QuestionTokenizer::split(question)) {
+    if (static_cast<int64_t>(ids.size()) + 1 >= max_tokens) break;
+    ids.push_back(tokenizer.id(word));
+  }
+  ids.push_back(QuestionTokenizer::kEnd);
+  return ids;
+}
+
+// ---- Decoder layer ----------------------------------------------------------------------------------------
+
+ProgramDecoderLayerImpl::ProgramDecoderLayerImpl(const ProgramParserOptions& options) : options_(options) {
+  reset();
+}
+
+void ProgramDecoderLayerImpl::reset() {
+  self_attention = register_module("self_attention", hopfield::Hopfield(attentionOptions(options_)));
+  cross_attention = register_module("cross_attention", hopfield::Hopfield(attentionOptions(options_)));
+  norm_self = register_module("norm_self", layerNorm(options_.model_size));
+  norm_cross = register_module("norm_cross", layerNorm(options_.model_size));
+  norm_ffn = register_module("norm_ffn", layerNorm(options_.model_size));
+  ffn_in = register_module("ffn_in", torch::nn::Linear(options_.model_size, ffnSize(options_)));
+  ffn_out = register_module("ffn_out", torch::nn::Linear(ffnSize(options_), options_.model_size));
+}
+
+at::Tensor ProgramDecoderLayerImpl::forward(const at::Tensor& x, const at::Tensor& memory,
+                                            const at::Tensor& causal_mask, const at::Tensor& memory_padding) {
+  const at::Tensor xs = norm_self(x);
+  at::Tensor h = x + self_attention(xs, xs, xs, at::Tensor(), causal_mask);
+  h = h + cross_attention(memory, norm_cross(h), memory, memory_padding);
+  return h + ffn_out(at::gelu(ffn_in(norm_ffn(h))));
+}
+
+// ---- Parser -----------------------------------------------------------------------------------------------
+
+ProgramParserImpl::ProgramParserImpl(ProgramParserOptions options) : options_(std::move(options)) {
+  if (options_.question_vocab_size <= QuestionTokenizer::kEnd)
+    throw std::invalid_argument("ProgramParser: question_vocab_size must cover the tokenizer's special tokens");
+  if (options_.model_size <= 0 || options_.num_heads <= 0 || options_.model_size % options_.num_heads != 0)
+    throw std::invalid_argument("ProgramParser: model_size must be a positive multiple of num_heads");
+  if (options_.max_question_tokens < 2 || options_.max_program_tokens < 3)
+    throw std::invalid_argument("ProgramParser: max_question_tokens >= 2 and max_program_tokens >= 3 needed");
+  reset();
+}
+
+void ProgramParserImpl::reset() {
+  const int64_t D = options_.model_size;
+  word_embedding = register_module("word_embedding", torch::nn::Embedding(options_.question_vocab_size, D));
+  question_position = register_module("question_position", torch::nn::Embedding(options_.max_question_tokens, D));
+  token_embedding = register_module("token_embedding", torch::nn::Embedding(numProgramTokens(), D));
+  program_position = register_module("program_position", torch::nn::Embedding(options_.max_program_tokens, D));
+  for (auto* table : {&word_embedding, &question_position, &token_embedding, &program_position})
+    torch::nn::init::normal_((*table)->weight, 0.0, 0.1);
+
+  encoder = register_module("encoder", torch::nn::ModuleList());
+  hopfield::TransformerBlockOptions block;
+  block.model_size = D;
+  block.num_heads = options_.num_heads;
+  block.ffn_size = ffnSize(options_);
+  block.dropout = options_.dropout;
+  block.pre_norm = true;
+  block.association = options_.association;
+  for (int64_t i = 0; i < options_.encoder_layers; ++i) encoder->push_back(hopfield::TransformerBlock(block));
+  decoder = register_module("decoder", torch::nn::ModuleList());
+  for (int64_t i = 0; i < options_.decoder_layers; ++i) decoder->push_back(ProgramDecoderLayer(options_));
+  encoder_norm = register_module("encoder_norm", layerNorm(D));
+  decoder_norm = register_module("decoder_norm", layerNorm(D));
+  output = register_module("output", torch::nn::Linear(D, numProgramTokens()));
+}
+
+std::pair<at::Tensor, at::Tensor> ProgramParserImpl::encode(const at::Tensor& question) {
+  TORCH_CHECK(question.dim() == 2, "ProgramParser: question ids must be [batch, tokens]");
+  const int64_t S = question.size(1);
+  TORCH_CHECK(S >= 1 && S <= options_.max_question_tokens, "ProgramParser: question of ", S,
+              " tokens (1..", options_.max_question_tokens, " allowed)");
+  const at::Tensor ids = question.to(at::kLong);
+  const at::Tensor padding = ids.eq(QuestionTokenizer::kPad);
+  at::Tensor x = word_embedding(ids) + question_position(at::arange(S, ids.options())).unsqueeze(0);
+  for (const auto& block : *encoder) x = block->as<hopfield::TransformerBlock>()->forward(x, padding);
+  return {encoder_norm(x), padding};
+}
+
+at::Tensor ProgramParserImpl::decode(const at::Tensor& memory, const at::Tensor& memory_padding,
+                                     const at::Tensor& program_inputs) {
+  TORCH_CHECK(program_inputs.dim() == 2, "ProgramParser: program inputs must be [batch, steps]");
+  const int64_t T = program_inputs.size(1);
+  TORCH_CHECK(T >= 1 && T <= options_.max_program_tokens, "ProgramParser: program of ", T, " steps (1..",
+              options_.max_program_tokens, " allowed)");
+  const at::Tensor ids = program_inputs.to(at::kLong);
+  at::Tensor x = token_embedding(ids) + program_position(at::arange(T, ids.options())).unsqueeze(0);
+  const at::Tensor causal = at::ones({T, T}, ids.options().dtype(at::kBool)).triu(1);
+  for (const auto& layer : *decoder)
+    x = layer->as<ProgramDecoderLayer>()->forward(x, memory, causal, memory_padding);
+  return output(decoder_norm(x));
+}
+
+at::Tensor ProgramParserImpl::forward(const at::Tensor& question, const at::Tensor& program_inputs) {
+  TORCH_CHECK(question.size(0) == program_inputs.size(0), "ProgramParser: batch sizes differ");
+  auto [memory, padding] = encode(question);
+  return decode(memory, padding, program_inputs);
+}
+
+namespace {
+
+// The stack after `token` (which must fit `stack`).
+std::vector<ValueType> pushToken(std::vector<ValueType> stack, int token) {
+  const ProgramToken& t = programTokens()[token];
+  stack.resize(stack.size() - t.arity);
+  stack.push_back(t.signature->output);
+  return stack;
+}
+
+// The fewest module tokens after which <end> fits, searched breadth-first over stack types (memoised).
+class CompletionLengths {
+ public:
+  explicit CompletionLengths(int limit) : limit_(limit) {}
+
+  int operator()(const std::vector<ValueType>& start) {
+    if (auto it = cache_.find(start); it != cache_.end()) return it->second;
+    const size_t max_depth = start.size() + 4;
+    std::map<std::vector<ValueType>, int> seen{{start, 0}};
+    std::deque<std::vector<ValueType>> queue{start};
+    int found = std::numeric_limits<int>::max() / 2;
+    while (!queue.empty()) {
+      std::vector<ValueType> stack = queue.front();
+      queue.pop_front();
+      const int distance = seen[stack];
+      if (tokenFits(stack, kEndToken)) {
+        found = distance;
+        break;
+      }
+      if (distance >= limit_) continue;
+      for (int token = kEndToken + 1; token < numProgramTokens(); ++token) {
+        if (!tokenFits(stack, token)) continue;
+        std::vector<ValueType> next = pushToken(stack, token);
+        if (next.size() > max_depth || seen.count(next)) continue;
+        seen.emplace(next, distance + 1);
+        queue.push_back(std::move(next));
+      }
+    }
+    cache_.emplace(start, found);
+    return found;
+  }
+
+ private:
+  int limit_;
+  std::map<std::vector<ValueType>, int> cache_;
+};
+
+}  // namespace
+
+std::vector<DecodedProgram> ProgramParserImpl::decodeGreedyBatch(const std::vector<std::vector<int64_t>>& questions) {
+  std::vector<DecodedProgram> results(questions.size());
+  if (questions.empty()) return results;
+  at::NoGradGuard no_grad;
+  const bool was_training = is_training();
+  eval();
+
+  const int64_t B = static_cast<int64_t>(questions.size());
+  int64_t S = 1;
+  for (const auto& q : questions) S = std::max<int64_t>(S, static_cast<int64_t>(q.size()));
+  S = std::min(S, options_.max_question_tokens);
+  at::Tensor question = at::zeros({B, S}, at::kLong);
+  auto qa = question.accessor<int64_t, 2>();
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t s = 0; s < std::min<int64_t>(S, questions[b].size()); ++s) {
+      const int64_t id = questions[b][s];
+      qa[b][s] = id >= 0 && id < options_.question_vocab_size ? id : QuestionTokenizer::kUnknown;
+    }
+  auto [memory, padding] = encode(question);
+
+  const int64_t T = options_.max_program_tokens;
+  const int K = numProgramTokens();
+  CompletionLengths completion(static_cast<int>(T));
+  std::vector<std::vector<ValueType>> stacks(B);
+  std::vector<bool> finished(B, false);
+  std::vector<std::vector<at::Tensor>> rows(B);
+  std::vector<int64_t> inputs(B, kStartToken);
+  at::Tensor program = at::full({B, 1}, kStartToken, at::kLong);
+
+  for (int64_t step = 0; step < T; ++step) {
+    const at::Tensor logits = decode(memory, padding, program).select(1, step);  // [B, K]
+    const int64_t remaining_after = T - step - 1;  // steps left once this one is written
+    std::vector<int64_t> chosen(B, kPadToken);
+    for (int64_t b = 0; b < B; ++b) {
+      if (finished[b]) continue;
+      at::Tensor allowed = at::zeros({K}, at::kBool);
+      auto aa = allowed.accessor<bool, 1>();
+      for (int token = kEndToken; token < K; ++token) {
+        if (!tokenFits(stacks[b], token)) continue;
+        if (token != kEndToken && completion(pushToken(stacks[b], token)) + 1 > remaining_after) continue;
+        aa[token] = true;
+      }
+      if (!allowed.any().item<bool>()) aa[kEndToken] = true;  // unreachable: the budget check keeps a way out
+      const at::Tensor masked = logits[b].masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity());
+      const at::Tensor distribution = at::softmax(masked, 0);
+      rows[b].push_back(distribution);
+      const int token = static_cast<int>(masked.argmax().item<int64_t>());
+      chosen[b] = token;
+      if (token == kEndToken) {
+        finished[b] = true;
+      } else {
+        stacks[b] = pushToken(stacks[b], token);
+        results[b].tokens.push_back(token);
+      }
+    }
+    if (std::all_of(finished.begin(), finished.end(), [](bool f) { return f; })) break;
+    if (step + 1 < T) program = at::cat({program, at::tensor(chosen, at::kLong).unsqueeze(1)}, 1);
+  }
+  for (int64_t b = 0; b < B; ++b) results[b].distributions = at::stack(rows[b]);
+  if (was_training) train();
+  return results;
+}
+
+DecodedProgram ProgramParserImpl::decodeGreedy(const std::vector<int64_t>& question_ids) {
+  return decodeGreedyBatch({question_ids}).front();
+}
+
+// ---- Training ---------------------------------------------------------------------------------------------
+
+namespace {
+
+struct Batch {
+  at::Tensor question, inputs, targets;
+};
+
+Batch makeBatch(const std::vector<ProgramExample>& examples, const std::vector<size_t>& indices) {
+  int64_t S = 1, T = 1;
+  for (size_t i : indices) {
+    S = std::max<int64_t>(S, examples[i].question.size());
+    T = std::max<int64_t>(T, examples[i].program.size() + 1);
+  }
+  const int64_t B = static_cast<int64_t>(indices.size());
+  Batch batch{at::zeros({B, S}, at::kLong), at::zeros({B, T}, at::kLong), at::zeros({B, T}, at::kLong)};
+  auto q = batch.question.accessor<int64_t, 2>();
+  auto in = batch.inputs.accessor<int64_t, 2>();
+  auto out = batch.targets.accessor<int64_t, 2>();
+  for (int64_t b = 0; b < B; ++b) {
+    const ProgramExample& e = examples[indices[b]];
+    for (size_t s = 0; s < e.question.size(); ++s) q[b][s] = e.question[s];
+    in[b][0] = kStartToken;
+    for (size_t t = 0; t < e.program.size(); ++t) {
+      in[b][t + 1] = e.program[t];
+      out[b][t] = e.program[t];
+    }
+    out[b][e.program.size()] = kEndToken;
+  }
+  return batch;
+}
+
+at::Tensor programLoss(const at::Tensor& logits, const at::Tensor& targets) {
+  return at::nll_loss(at::log_softmax(logits.reshape({-1, logits.size(-1)}), -1), targets.reshape({-1}), {},
+                      at::Reduction::Mean, kPadToken);
+}
+
+void checkExamples(const ProgramParser& model, const std::vector<ProgramExample>& examples) {
+  const ProgramParserOptions& o = model->options();
+  for (size_t i = 0; i < examples.size(); ++i) {
+    const ProgramExample& e = examples[i];
+    if (e.question.empty() || static_cast<int64_t>(e.question.size()) > o.max_question_tokens)
+      throw std::invalid_argument("example " + std::to_string(i) + ": question of " +
+                                  std::to_string(e.question.size()) + " tokens does not fit the model");
+    if (static_cast<int64_t>(e.program.size()) + 1 > o.max_program_tokens)
+      throw std::invalid_argument("example " + std::to_string(i) + ": program of " +
+                                  std::to_string(e.program.size()) + " tokens does not fit the model");
+  }
+}
+
+}  // namespace
+
+ProgramTrainingReport trainProgramParser(ProgramParser& model, const std::vector<ProgramExample>& examples,
+                                         const ProgramTrainingOptions& options,
+                                         const std::function<void(int64_t, double)>& on_step) {
+  if (examples.empty()) throw std::invalid_argument("no training examples");
+  checkExamples(model, examples);
+  const auto started = std::chrono::steady_clock::now();
+  model->train();
+  torch::optim::AdamW optimizer(model->parameters(),
+                                torch::optim::AdamWOptions(options.learning_rate).weight_decay(options.weight_decay));
+  std::mt19937_64 random(options.seed);
+  std::vector<size_t> order(examples.size());
+  std::iota(order.begin(), order.end(), 0);
+  std::shuffle(order.begin(), order.end(), random);
+  size_t cursor = 0;
+  const size_t batch_size = static_cast<size_t>(std::max<int64_t>(1, options.batch_size));
+
+  ProgramTrainingReport report;
+  std::deque<double> recent;
+  for (int64_t step = 0; step < options.steps; ++step) {
+    double scale = 1.0;
+    if (step < options.warmup_steps) {
+      scale = static_cast<double>(step + 1) / static_cast<double>(options.warmup_steps);
+    } else if (options.steps > options.warmup_steps) {
+      const double progress = static_cast<double>(step - options.warmup_steps) /
+                              static_cast<double>(options.steps - options.warmup_steps);
+      scale = 0.1 + 0.9 * 0.5 * (1.0 + std::cos(M_PI * progress));
+    }
+    for (auto& group : optimizer.param_groups())
+      static_cast<torch::optim::AdamWOptions&>(group.options()).lr(options.learning_rate * scale);
+
+    std::vector<size_t> indices;
+    while (indices.size() < std::min(batch_size, examples.size())) {
+      if (cursor == order.size()) {
+        std::shuffle(order.begin(), order.end(), random);
+        cursor = 0;
+      }
+      indices.push_back(order[cursor++]);
+    }
+    const Batch batch = makeBatch(examples, indices);
+    optimizer.zero_grad();
+    const at::Tensor loss = programLoss(model->forward(batch.question, batch.inputs), batch.targets);
+    loss.backward();
+    if (options.max_grad_norm > 0) torch::nn::utils::clip_grad_norm_(model->parameters(), options.max_grad_norm);
+    optimizer.step();
+
+    const double value = loss.item<double>();
+    recent.push_back(value);
+    if (recent.size() > 20) recent.pop_front();
+    report.steps = step + 1;
+    if (on_step) on_step(step + 1, value);
+  }
+  if (!recent.empty()) report.final_loss = std::accumulate(recent.begin(), recent.end(), 0.0) / recent.size();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  return report;
+}
+
+double programTokenAccuracy(ProgramParser& model, const std::vector<ProgramExample>& examples) {
+  if (examples.empty()) return 0.0;
+  checkExamples(model, examples);
+  at::NoGradGuard no_grad;
+  const bool was_training = model->is_training();
+  model->eval();
+  int64_t correct = 0, total = 0;
+  for (size_t start = 0; start < examples.size(); start += 64) {
+    std::vector<size_t> indices;
+    for (size_t i = start; i < std::min(examples.size(), start + 64); ++i) indices.push_back(i);
+    const Batch batch = makeBatch(examples, indices);
+    const at::Tensor predicted = model->forward(batch.question, batch.inputs).argmax(-1);
+    const at::Tensor counted = batch.targets.ne(kPadToken);
+    correct += predicted.eq(batch.targets).logical_and(counted).sum().item<int64_t>();
+    total += counted.sum().item<int64_t>();
+  }
+  if (was_training) model->train();
+  return total > 0 ? static_cast<double>(correct) / static_cast<double>(total) : 0.0;
+}
+
+double programExactMatch(ProgramParser& model, const std::vector<ProgramExample>& examples) {
+  if (examples.empty()) return 0.0;
+  int64_t correct = 0;
+  for (size_t start = 0; start < examples.size(); start += 64) {
+    std::vector<std::vector<int64_t>> questions;
+    for (size_t i = start; i < std::min(examples.size(), start + 64); ++i) questions.push_back(examples[i].question);
+    const std::vector<DecodedProgram> decoded = model->decodeGreedyBatch(questions);
+    for (size_t k = 0; k < decoded.size(); ++k)
+      if (decoded[k].tokens == examples[start + k].program) ++correct;
+  }
+  return static_cast<double>(correct) / static_cast<double>(examples.size());
+}
+
+}  // namespace vqa::program

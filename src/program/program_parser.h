@@ -1,0 +1,135 @@
+// The program model: a Hopfield encoder-decoder that reads a question and writes a CLEVR program as postfix
+// program tokens. Teacher-forced forward gives logits per step (a soft program after a softmax); greedy
+// decoding is type-checked so every decoded program parses and can run. A small supervised trainer (AdamW,
+// cross-entropy on postfix tokens) fits it on question/program pairs.
+#pragma once
+#include <ATen/ATen.h>
+#include <torch/nn/cloneable.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/embedding.h>
+#include <torch/nn/modules/linear.h>
+#include <torch/nn/modules/normalization.h>
+#include <torch/nn/pimpl.h>
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "hopfield/association.h"
+#include "hopfield/hopfield.h"
+#include "program/tokenizer.h"
+
+namespace vqa::program {
+
+struct ProgramParserOptions {
+  int64_t question_vocab_size = 0;  // QuestionTokenizer::size()
+  int64_t model_size = 64;
+  int64_t num_heads = 4;
+  int64_t ffn_size = 0;  // 0: 4 x model_size
+  int64_t encoder_layers = 2;
+  int64_t decoder_layers = 2;
+  int64_t max_question_tokens = 64;  // with <start> and <end>
+  int64_t max_program_tokens = 48;   // decoder steps, the final <end> included
+  double dropout = 0.0;
+  hopfield::AssociationOptions association;  // Softmax_1 by default
+};
+
+// A question's ids for the encoder that never throws: <start> words <end>, unknown words as <unk>, an empty
+// question as <start> <end>, a question too long cut to `max_tokens` (the <end> kept).
+std::vector<int64_t> encodeQuestionForParser(const QuestionTokenizer& tokenizer, const std::string& question,
+                                             int64_t max_tokens);
+
+// One decoder layer (pre-LN): causal Hopfield self-attention over the program so far, Hopfield
+// cross-attention to the encoded question, and a feed-forward network.
+class ProgramDecoderLayerImpl : public torch::nn::Cloneable<ProgramDecoderLayerImpl> {
+ public:
+  explicit ProgramDecoderLayerImpl(const ProgramParserOptions& options);
+  void reset() override;
+  // x [B, T, D], memory [B, S, D], causal_mask [T, T] (true = ignore), memory_padding [B, S] (true = ignore).
+  at::Tensor forward(const at::Tensor& x, const at::Tensor& memory, const at::Tensor& causal_mask,
+                     const at::Tensor& memory_padding);
+
+  hopfield::Hopfield self_attention{nullptr}, cross_attention{nullptr};
+  torch::nn::LayerNorm norm_self{nullptr}, norm_cross{nullptr}, norm_ffn{nullptr};
+  torch::nn::Linear ffn_in{nullptr}, ffn_out{nullptr};
+
+ private:
+  ProgramParserOptions options_;
+};
+TORCH_MODULE(ProgramDecoderLayer);
+
+// Greedy decoding of one question.
+struct DecodedProgram {
+  std::vector<int> tokens;  // postfix module tokens, without <start> / <end>; fromPostfix() accepts them
+  // [steps, numProgramTokens()]: the model's distribution at each step restricted to the tokens that fit
+  // (renormalised); the last row is the step that chose <end>.
+  at::Tensor distributions;
+};
+
+class ProgramParserImpl : public torch::nn::Cloneable<ProgramParserImpl> {
+ public:
+  explicit ProgramParserImpl(ProgramParserOptions options);
+  void reset() override;
+
+  // question [B, S] ids (0 = padding), program_inputs [B, T] program-token ids starting with <start>
+  // (teacher forcing; 0 = padding). Returns logits [B, T, numProgramTokens()]; step t sees inputs <= t only.
+  at::Tensor forward(const at::Tensor& question, const at::Tensor& program_inputs);
+
+  // Encoder states [B, S, D] and the padding mask [B, S] (true = padding).
+  std::pair<at::Tensor, at::Tensor> encode(const at::Tensor& question);
+  at::Tensor decode(const at::Tensor& memory, const at::Tensor& memory_padding, const at::Tensor& program_inputs);
+
+  // Type-checked greedy decoding: only tokens that fit the postfix stack (tokenFits) and still leave room to
+  // finish within max_program_tokens are allowed, so the result always converts to a valid Program.
+  DecodedProgram decodeGreedy(const std::vector<int64_t>& question_ids);
+  std::vector<DecodedProgram> decodeGreedyBatch(const std::vector<std::vector<int64_t>>& questions);
+
+  const ProgramParserOptions& options() const { return options_; }
+
+  torch::nn::Embedding word_embedding{nullptr}, question_position{nullptr};
+  torch::nn::Embedding token_embedding{nullptr}, program_position{nullptr};
+  torch::nn::ModuleList encoder{nullptr}, decoder{nullptr};
+  torch::nn::LayerNorm encoder_norm{nullptr}, decoder_norm{nullptr};
+  torch::nn::Linear output{nullptr};
+
+ private:
+  ProgramParserOptions options_;
+};
+TORCH_MODULE(ProgramParser);
+
+// ---- Supervised training on question/program pairs ------------------------------------------------------
+struct ProgramExample {
+  std::vector<int64_t> question;  // encoder ids (encodeQuestionForParser)
+  std::vector<int> program;       // postfix module tokens, without <start> / <end>
+};
+
+struct ProgramTrainingOptions {
+  int64_t steps = 500;
+  int64_t batch_size = 32;
+  double learning_rate = 2e-3;
+  double weight_decay = 0.01;
+  int64_t warmup_steps = 50;  // linear warm-up, then cosine decay to 10%
+  double max_grad_norm = 1.0;
+  uint64_t seed = 0;  // batch order
+};
+
+struct ProgramTrainingReport {
+  int64_t steps = 0;
+  double final_loss = 0.0;  // mean over the last 20 steps
+  double seconds = 0.0;
+};
+
+// Cross-entropy on the postfix tokens and the final <end>. `on_step(step, loss)` is called after each step
+// when given. Throws std::invalid_argument for an empty set or an example longer than the model allows.
+ProgramTrainingReport trainProgramParser(ProgramParser& model, const std::vector<ProgramExample>& examples,
+                                         const ProgramTrainingOptions& options,
+                                         const std::function<void(int64_t, double)>& on_step = {});
+
+// Teacher-forced token accuracy (argmax over every target token, <end> included), in eval mode.
+double programTokenAccuracy(ProgramParser& model, const std::vector<ProgramExample>& examples);
+// Share of examples whose type-checked greedy decoding equals the target tokens exactly.
+double programExactMatch(ProgramParser& model, const std::vector<ProgramExample>& examples);
+
+}  // namespace vqa::program
