@@ -23,6 +23,10 @@
 #include "executor/soft_executor.h"
 #include "hopfield/threads.h"
 #endif
+#ifdef VQA_HAVE_MODEL
+#include "model/engine_model.h"
+#include "model/qa_data.h"
+#endif
 
 namespace vqa::cli {
 namespace {
@@ -36,7 +40,8 @@ struct EvalOptions {
   bool write_json = false, write_predictions = false;  // the option was given (an empty path is refused)
   bool skip_missing_scenes = false;
   int batch_size = 256;  // soft executor: questions per batch
-  int threads = 1;       // soft executor: torch (and OpenBLAS) threads
+  int threads = 1;       // soft executor and model: torch (and OpenBLAS) threads
+  std::string model, data_dir, split = "val";  // a trained model on a dataset folder
 };
 
 struct ClevrItem {
@@ -210,6 +215,73 @@ void evalClevr(const EvalOptions& o, OutputFiles& outputs) {
   if (o.write_json) outputs.addJson("--json", o.json, out);
 }
 
+#ifdef VQA_HAVE_MODEL
+// A trained model on a dataset folder: programs from the model, run with the exact executor on the
+// ground-truth scenes; accuracy per type and family, and program exact-match where the data has programs.
+void evalModel(const EvalOptions& o, OutputFiles& outputs) {
+  hopfield::set_compute_threads(o.threads);
+  model::LoadedEngineModel loaded = model::loadEngineModel(o.model);
+  const model::QaDataset data = model::openQaDataset(o.data_dir, o.split);
+  std::vector<std::string> texts;
+  std::vector<const SceneGraph*> scenes;
+  for (size_t k = 0; k < data.questions.size(); ++k) {
+    texts.push_back(data.questions[k].question);
+    scenes.push_back(&data.scenes[data.scene_of[k]]);
+  }
+  Progress progress("eval", static_cast<int64_t>(texts.size()), "questions");
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<model::AnsweredQuestion> answers;
+  const size_t chunk = static_cast<size_t>(std::max(1, o.batch_size));
+  for (size_t start = 0; start < texts.size(); start += chunk) {
+    const size_t end = std::min(texts.size(), start + chunk);
+    auto part = model::answerWithScenes(*loaded.model, {texts.begin() + start, texts.begin() + end},
+                                        {scenes.begin() + start, scenes.begin() + end}, o.batch_size);
+    for (auto& a : part) answers.push_back(std::move(a));
+    progress.advance(static_cast<int64_t>(end - start));
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  progress.finish();
+  ClevrTally tally;
+  int64_t with_program = 0, exact = 0;
+  for (size_t k = 0; k < answers.size(); ++k) {
+    const ClevrQuestion& q = data.questions[k];
+    tally.add(q, answers[k].answer, answers[k].error, static_cast<int>(k));
+    if (q.has_program && q.program_error.empty()) {
+      ++with_program;
+      try {
+        if (toPostfix(resolveProgram(q.program)) == answers[k].program) ++exact;
+      } catch (const std::exception&) {
+        // a gold program outside the token vocabulary never matches
+      }
+    }
+  }
+  nlohmann::json out = tally.toJson();
+  out["program_exact_match"] = with_program ? nlohmann::json(static_cast<double>(exact) / with_program) : nlohmann::json();
+  out["mode"] = {{"scene", "oracle"}, {"program", "model"}, {"model", o.model}, {"split", o.split},
+                 {"threads", o.threads}, {"batch_size", o.batch_size}};
+  out["seconds"] = seconds;
+  out["questions_per_second"] = seconds > 0 ? static_cast<double>(answers.size()) / seconds : 0.0;
+  printClevrSummary(out);
+  if (with_program) std::printf("program exact-match: %.2f%% (%lld/%lld)\n", 100.0 * exact / with_program,
+                                static_cast<long long>(exact), static_cast<long long>(with_program));
+  std::printf("model: %zu questions in %.2f s (%.0f questions/s, %d threads)\n", answers.size(), seconds,
+              seconds > 0 ? static_cast<double>(answers.size()) / seconds : 0.0, o.threads);
+  if (o.write_json) outputs.addJson("--json", o.json, out);
+  if (o.write_predictions) {
+    nlohmann::json list = nlohmann::json::array();
+    for (size_t k = 0; k < answers.size(); ++k) {
+      const ClevrQuestion& q = data.questions[k];
+      nlohmann::json p = {{"question_index", q.question_index}, {"question", q.question},
+                          {"program", tokensToString(answers[k].program)}, {"prediction", answers[k].answer}};
+      if (q.has_answer) p["answer"] = q.answer;
+      if (!answers[k].error.empty()) p["error"] = answers[k].error;
+      list.push_back(p);
+    }
+    outputs.addJson("--predictions", o.predictions, list, 1);
+  }
+}
+#endif
+
 void evalGqa(const EvalOptions& o, OutputFiles& outputs) {
   if (o.scene_graphs.empty()) throw InputError("vqa eval: --scene-graphs FILE is needed for GQA");
   if (o.questions.size() != 1) throw InputError("vqa eval: GQA takes one --questions file");
@@ -274,20 +346,25 @@ static Registrar reg("eval", "Evaluate question answering (oracle scenes and pro
   auto o = std::make_shared<EvalOptions>();
   app.add_option("--dataset", o->dataset, "clevr or gqa")->check(CLI::IsMember({"clevr", "gqa"}));
   app.add_option("--scenes", o->scenes, "CLEVR scenes file(s) (CLEVR_<split>_scenes.json)");
-  app.add_option("--questions", o->questions, "CLEVR questions file(s), or one GQA questions file")->required();
+  app.add_option("--questions", o->questions, "CLEVR questions file(s), or one GQA questions file");
+  app.add_option("--model", o->model, "a trained model (vqa train): its programs instead of the oracle's")
+      ->type_name("MODEL");
+  app.add_option("--data", o->data_dir, "with --model: dataset folder in CLEVR's v1.0 layout")->type_name("DIR");
+  app.add_option("--split", o->split, "with --model: the split to evaluate")->capture_default_str();
   app.add_option("--scene-graphs", o->scene_graphs, "GQA scene graphs file");
   app.add_option("--scene", o->scene_mode, "where scenes come from: oracle (ground truth)")
       ->required()->check(CLI::IsMember({"oracle"}));
-  app.add_option("--program", o->program_mode, "where programs come from: oracle (ground truth)")
-      ->required()->check(CLI::IsMember({"oracle"}));
+  app.add_option("--program", o->program_mode, "where programs come from: oracle (ground truth; without --model)")
+      ->check(CLI::IsMember({"oracle"}));
   app.add_option("--executor", o->executor,
                  "symbolic (exact) or soft (the differentiable executor on one-hot scenes and programs; CLEVR)")
       ->check(CLI::IsMember({"symbolic", "soft"}));
-  app.add_option("--batch-size", o->batch_size, "soft executor: questions per batch")->check(CLI::Range(1, 65536));
-  app.add_option("--threads", o->threads, "soft executor: torch and OpenBLAS threads")->check(CLI::Range(1, 256));
+  app.add_option("--batch-size", o->batch_size, "soft executor or model: questions per batch")->check(CLI::Range(1, 65536));
+  app.add_option("--threads", o->threads, "soft executor or model: torch and OpenBLAS threads")->check(CLI::Range(1, 256));
   CLI::Option* json = app.add_option("--json", o->json, "write results as JSON to this file");
   CLI::Option* predictions =
-      app.add_option("--predictions", o->predictions, "GQA: write [{questionId, prediction}] for score-gqa");
+      app.add_option("--predictions", o->predictions,
+                     "GQA: write [{questionId, prediction}] for score-gqa; --model: each question's program and answer");
   app.add_flag("--skip-missing-scenes", o->skip_missing_scenes, "GQA: skip questions whose image has no scene graph");
   app.callback([o, json, predictions] {
     // Output paths are checked before any work; the outputs are then written together or not at all.
@@ -295,7 +372,8 @@ static Registrar reg("eval", "Evaluate question answering (oracle scenes and pro
     o->write_predictions = predictions->count() > 0;
     if (o->write_json) checkOutputFile("--json", o->json);
     if (o->write_predictions) {
-      if (o->dataset != "gqa") throw std::runtime_error("--predictions is written for GQA only (--dataset gqa)");
+      if (o->dataset != "gqa" && o->model.empty())
+        throw std::runtime_error("--predictions is written for GQA (--dataset gqa) and for --model");
       checkOutputFile("--predictions", o->predictions);
       if (o->write_json && std::filesystem::absolute(o->json) == std::filesystem::absolute(o->predictions))
         throw std::runtime_error("--json and --predictions name the same file " + o->json);
@@ -306,8 +384,27 @@ static Registrar reg("eval", "Evaluate question answering (oracle scenes and pro
       throw std::runtime_error("--executor soft: this build has no soft executor (it needs torch and src/hopfield)");
 #endif
     }
+    if (!o->model.empty()) {
+      if (o->data_dir.empty()) throw std::runtime_error("--model needs --data DIR (a dataset folder)");
+      if (!o->program_mode.empty()) throw std::runtime_error("--model and --program: programs come from the model");
+      if (!o->questions.empty() || !o->scenes.empty())
+        throw std::runtime_error("--model reads --data DIR; --questions and --scenes are for oracle programs");
+      if (o->dataset != "clevr") throw std::runtime_error("--model: GQA models are not supported yet");
+      checkPlainName("--split", o->split);
+#ifndef VQA_HAVE_MODEL
+      throw std::runtime_error("--model: this build has no model library (it needs torch)");
+#endif
+    } else {
+      if (o->program_mode.empty()) throw std::runtime_error("--program oracle (or --model MODEL) is required");
+      if (o->questions.empty()) throw std::runtime_error("--questions is required (or --model with --data)");
+      if (!o->data_dir.empty()) throw std::runtime_error("--data is read with --model only");
+    }
     OutputFiles outputs;
-    if (o->dataset == "gqa") evalGqa(*o, outputs);
+    if (!o->model.empty()) {
+#ifdef VQA_HAVE_MODEL
+      evalModel(*o, outputs);
+#endif
+    } else if (o->dataset == "gqa") evalGqa(*o, outputs);
     else evalClevr(*o, outputs);
     outputs.commit();
   });

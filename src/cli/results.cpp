@@ -6,6 +6,7 @@
 namespace vqa::cli {
 
 std::string clevrQuestionType(const Program& program) {
+  if (program.nodes.empty()) return "other";  // a question without a program (e.g. a test split)
   const std::string& fn = program.nodes.back().function;
   if (fn == "exist") return "exist";
   if (fn == "count") return "count";

@@ -13,6 +13,7 @@
 #include <deque>
 #include <limits>
 #include <map>
+#include <unordered_map>
 #include <numeric>
 #include <random>
 #include <stdexcept>
@@ -53,6 +54,52 @@ std::vector<int64_t> encodeQuestionForParser(const QuestionTokenizer& tokenizer,
   return ids;
 }
 
+nlohmann::json ProgramParserOptions::toJson() const {
+  return {{"question_vocab_size", question_vocab_size}, {"model_size", model_size}, {"num_heads", num_heads},
+          {"ffn_size", ffn_size}, {"encoder_layers", encoder_layers}, {"decoder_layers", decoder_layers},
+          {"max_question_tokens", max_question_tokens}, {"max_program_tokens", max_program_tokens},
+          {"dropout", dropout}, {"attention", hopfield::attention_kind_name(association.kind)},
+          {"clip_gamma", association.clip_gamma}, {"clip_zeta", association.clip_zeta},
+          {"gate_init_pi", association.gate_init_pi}, {"pointer_tokens", pointer_tokens}};
+}
+
+ProgramParserOptions ProgramParserOptions::fromJson(const nlohmann::json& j) {
+  ProgramParserOptions o;
+  try {
+    o.question_vocab_size = j.at("question_vocab_size").get<int64_t>();
+    o.model_size = j.at("model_size").get<int64_t>();
+    o.num_heads = j.at("num_heads").get<int64_t>();
+    o.ffn_size = j.at("ffn_size").get<int64_t>();
+    o.encoder_layers = j.at("encoder_layers").get<int64_t>();
+    o.decoder_layers = j.at("decoder_layers").get<int64_t>();
+    o.max_question_tokens = j.at("max_question_tokens").get<int64_t>();
+    o.max_program_tokens = j.at("max_program_tokens").get<int64_t>();
+    o.dropout = j.at("dropout").get<double>();
+    o.association.kind = hopfield::parse_attention_kind(j.at("attention").get<std::string>());
+    o.association.clip_gamma = j.at("clip_gamma").get<double>();
+    o.association.clip_zeta = j.at("clip_zeta").get<double>();
+    o.association.gate_init_pi = j.at("gate_init_pi").get<double>();
+    o.pointer_tokens = j.at("pointer_tokens").get<int64_t>();
+  } catch (const std::exception& e) {
+    throw std::runtime_error(std::string("program parser options: ") + e.what());
+  }
+  auto range = [](const char* name, int64_t v, int64_t lo, int64_t hi) {
+    if (v < lo || v > hi)
+      throw std::runtime_error(std::string("program parser options: ") + name + " must be in [" + std::to_string(lo) +
+                               ", " + std::to_string(hi) + "] (got " + std::to_string(v) + ")");
+  };
+  range("question_vocab_size", o.question_vocab_size, QuestionTokenizer::kEnd + 1, 10000000);
+  range("model_size", o.model_size, 1, 65536);
+  range("num_heads", o.num_heads, 1, 1024);
+  range("ffn_size", o.ffn_size, 0, 1 << 20);
+  range("encoder_layers", o.encoder_layers, 0, 64);
+  range("decoder_layers", o.decoder_layers, 1, 64);
+  range("max_question_tokens", o.max_question_tokens, 2, 100000);
+  range("max_program_tokens", o.max_program_tokens, 3, 100000);
+  range("pointer_tokens", o.pointer_tokens, 0, 64);
+  return o;
+}
+
 // ---- Decoder layer ----------------------------------------------------------------------------------------
 
 ProgramDecoderLayerImpl::ProgramDecoderLayerImpl(const ProgramParserOptions& options) : options_(options) {
@@ -77,6 +124,15 @@ at::Tensor ProgramDecoderLayerImpl::forward(const at::Tensor& x, const at::Tenso
   return h + ffn_out(at::gelu(ffn_in(norm_ffn(h))));
 }
 
+at::Tensor ProgramDecoderLayerImpl::forwardLast(const at::Tensor& prefix, const at::Tensor& memory,
+                                                const at::Tensor& memory_padding) {
+  const int64_t t = prefix.size(1);
+  const at::Tensor xs = norm_self(prefix);
+  at::Tensor h = prefix.narrow(1, t - 1, 1) + self_attention(xs, xs.narrow(1, t - 1, 1), xs);
+  h = h + cross_attention(memory, norm_cross(h), memory, memory_padding);
+  return h + ffn_out(at::gelu(ffn_in(norm_ffn(h))));
+}
+
 // ---- Parser -----------------------------------------------------------------------------------------------
 
 ProgramParserImpl::ProgramParserImpl(ProgramParserOptions options) : options_(std::move(options)) {
@@ -93,7 +149,8 @@ void ProgramParserImpl::reset() {
   const int64_t D = options_.model_size;
   word_embedding = register_module("word_embedding", torch::nn::Embedding(options_.question_vocab_size, D));
   question_position = register_module("question_position", torch::nn::Embedding(options_.max_question_tokens, D));
-  token_embedding = register_module("token_embedding", torch::nn::Embedding(numProgramTokens(), D));
+  const int64_t outputs = numProgramTokens() + options_.pointer_tokens;
+  token_embedding = register_module("token_embedding", torch::nn::Embedding(outputs, D));
   program_position = register_module("program_position", torch::nn::Embedding(options_.max_program_tokens, D));
   for (auto* table : {&word_embedding, &question_position, &token_embedding, &program_position})
     torch::nn::init::normal_((*table)->weight, 0.0, 0.1);
@@ -111,7 +168,7 @@ void ProgramParserImpl::reset() {
   for (int64_t i = 0; i < options_.decoder_layers; ++i) decoder->push_back(ProgramDecoderLayer(options_));
   encoder_norm = register_module("encoder_norm", layerNorm(D));
   decoder_norm = register_module("decoder_norm", layerNorm(D));
-  output = register_module("output", torch::nn::Linear(D, numProgramTokens()));
+  output = register_module("output", torch::nn::Linear(D, outputs));
 }
 
 std::pair<at::Tensor, at::Tensor> ProgramParserImpl::encode(const at::Tensor& question) {
@@ -140,6 +197,20 @@ at::Tensor ProgramParserImpl::decode(const at::Tensor& memory, const at::Tensor&
   return output(decoder_norm(x));
 }
 
+at::Tensor ProgramParserImpl::decodeStep(const at::Tensor& memory, const at::Tensor& memory_padding,
+                                         const at::Tensor& tokens, int64_t step, std::vector<at::Tensor>& layer_inputs) {
+  TORCH_CHECK(step >= 0 && step < options_.max_program_tokens, "ProgramParser: step ", step, " is out of range");
+  const size_t L = decoder->size();
+  layer_inputs.resize(L);
+  const at::Tensor ids = tokens.to(at::kLong);
+  at::Tensor x = (token_embedding(ids) + program_position->weight[step]).unsqueeze(1);  // [B, 1, D]
+  for (size_t l = 0; l < L; ++l) {
+    layer_inputs[l] = layer_inputs[l].defined() ? at::cat({layer_inputs[l], x}, 1) : x;
+    x = (*decoder)[l]->as<ProgramDecoderLayer>()->forwardLast(layer_inputs[l], memory, memory_padding);
+  }
+  return output(decoder_norm(x)).squeeze(1);
+}
+
 at::Tensor ProgramParserImpl::forward(const at::Tensor& question, const at::Tensor& program_inputs) {
   TORCH_CHECK(question.size(0) == program_inputs.size(0), "ProgramParser: batch sizes differ");
   auto [memory, padding] = encode(question);
@@ -156,106 +227,217 @@ std::vector<ValueType> pushToken(std::vector<ValueType> stack, int token) {
   return stack;
 }
 
-// The fewest module tokens after which <end> fits, searched breadth-first over stack types (memoised).
-class CompletionLengths {
- public:
-  explicit CompletionLengths(int limit) : limit_(limit) {}
+// A stack of types as a compact key.
+std::string stackKey(const std::vector<ValueType>& stack) {
+  std::string key(stack.size(), '\0');
+  for (size_t i = 0; i < stack.size(); ++i) key[i] = static_cast<char>(stack[i]);
+  return key;
+}
 
-  int operator()(const std::vector<ValueType>& start) {
-    if (auto it = cache_.find(start); it != cache_.end()) return it->second;
+// The type check of decoding, memoised per thread across calls (the reachable stacks are few): which tokens
+// may follow a stack with `remaining` steps left, such that <end> can still be reached within the budget.
+class TypeCheck {
+ public:
+  // The fewest module tokens after which <end> fits, searched breadth-first over stack types.
+  int completion(const std::vector<ValueType>& start, int limit) {
+    const std::string start_key = stackKey(start) + static_cast<char>(std::min(limit, 127));
+    if (auto it = completion_.find(start_key); it != completion_.end()) return it->second;
     const size_t max_depth = start.size() + 4;
-    std::map<std::vector<ValueType>, int> seen{{start, 0}};
+    std::unordered_map<std::string, int> seen{{stackKey(start), 0}};
     std::deque<std::vector<ValueType>> queue{start};
     int found = std::numeric_limits<int>::max() / 2;
     while (!queue.empty()) {
       std::vector<ValueType> stack = queue.front();
       queue.pop_front();
-      const int distance = seen[stack];
+      const int distance = seen[stackKey(stack)];
       if (tokenFits(stack, kEndToken)) {
         found = distance;
         break;
       }
-      if (distance >= limit_) continue;
+      if (distance >= limit) continue;
       for (int token = kEndToken + 1; token < numProgramTokens(); ++token) {
         if (!tokenFits(stack, token)) continue;
         std::vector<ValueType> next = pushToken(stack, token);
-        if (next.size() > max_depth || seen.count(next)) continue;
-        seen.emplace(next, distance + 1);
+        if (next.size() > max_depth || !seen.emplace(stackKey(next), distance + 1).second) continue;
         queue.push_back(std::move(next));
       }
     }
-    cache_.emplace(start, found);
+    completion_.emplace(start_key, found);
     return found;
   }
 
+  const std::vector<uint8_t>& allowed(const std::vector<ValueType>& stack, int64_t remaining, int limit) {
+    std::string key = stackKey(stack);
+    key += static_cast<char>(std::min<int64_t>(remaining, 127));
+    key += static_cast<char>(std::min(limit, 127));
+    if (auto it = allowed_.find(key); it != allowed_.end()) return it->second;
+    const int K = numProgramTokens();
+    std::vector<uint8_t> out(K, 0);
+    for (int token = kEndToken; token < K; ++token) {
+      if (!tokenFits(stack, token)) continue;
+      if (token != kEndToken && completion(pushToken(stack, token), limit) + 1 > remaining) continue;
+      out[token] = 1;
+    }
+    return allowed_.emplace(std::move(key), std::move(out)).first->second;
+  }
+
  private:
-  int limit_;
-  std::map<std::vector<ValueType>, int> cache_;
+  std::unordered_map<std::string, int> completion_;
+  std::unordered_map<std::string, std::vector<uint8_t>> allowed_;
 };
+
+TypeCheck& typeCheck() {
+  thread_local TypeCheck check;
+  return check;
+}
 
 }  // namespace
 
-std::vector<DecodedProgram> ProgramParserImpl::decodeGreedyBatch(const std::vector<std::vector<int64_t>>& questions) {
-  std::vector<DecodedProgram> results(questions.size());
+std::vector<DecodedProgram> ProgramParserImpl::decodeBatch(const std::vector<std::vector<int64_t>>& questions,
+                                                           const DecodeOptions& options) {
+  const int64_t per_question = std::max<int64_t>(1, options.samples);
+  const bool sampling = options.samples > 0;
+  if (sampling && !(options.temperature > 0)) throw std::invalid_argument("decode: temperature must be > 0");
+  if (options.token_masks && options.token_masks->size() != questions.size())
+    throw std::invalid_argument("decode: one token mask per question is needed");
+  if (options.phrase_chains && options.phrase_chains->size() != questions.size())
+    throw std::invalid_argument("decode: one list of phrase chains per question is needed");
+  const int64_t Q = static_cast<int64_t>(questions.size());
+  const int64_t R = Q * per_question;  // decoded rows, question-major
+  std::vector<DecodedProgram> results(static_cast<size_t>(R));
   if (questions.empty()) return results;
   at::NoGradGuard no_grad;
   const bool was_training = is_training();
   eval();
 
-  const int64_t B = static_cast<int64_t>(questions.size());
   int64_t S = 1;
   for (const auto& q : questions) S = std::max<int64_t>(S, static_cast<int64_t>(q.size()));
   S = std::min(S, options_.max_question_tokens);
-  at::Tensor question = at::zeros({B, S}, at::kLong);
+  at::Tensor question = at::zeros({Q, S}, at::kLong);
   auto qa = question.accessor<int64_t, 2>();
-  for (int64_t b = 0; b < B; ++b)
+  for (int64_t b = 0; b < Q; ++b)
     for (int64_t s = 0; s < std::min<int64_t>(S, questions[b].size()); ++s) {
       const int64_t id = questions[b][s];
       qa[b][s] = id >= 0 && id < options_.question_vocab_size ? id : QuestionTokenizer::kUnknown;
     }
   auto [memory, padding] = encode(question);
+  if (per_question > 1) {
+    memory = memory.repeat_interleave(per_question, 0);
+    padding = padding.repeat_interleave(per_question, 0);
+  }
 
   const int64_t T = options_.max_program_tokens;
   const int K = numProgramTokens();
-  CompletionLengths completion(static_cast<int>(T));
-  std::vector<std::vector<ValueType>> stacks(B);
-  std::vector<bool> finished(B, false);
-  std::vector<std::vector<at::Tensor>> rows(B);
-  std::vector<int64_t> inputs(B, kStartToken);
-  at::Tensor program = at::full({B, 1}, kStartToken, at::kLong);
+  TypeCheck& check = typeCheck();
+  std::mt19937_64 random(options.seed);
+  std::uniform_real_distribution<double> uniform(0.0, 1.0);
+  std::vector<std::vector<ValueType>> stacks(R);
+  std::vector<std::vector<at::Tensor>> rows(R);
+  const int V = K + static_cast<int>(options_.pointer_tokens);  // pointer ids follow the program tokens
+  std::vector<uint8_t> allowed(static_cast<size_t>(R * V));
 
-  for (int64_t step = 0; step < T; ++step) {
-    const at::Tensor logits = decode(memory, padding, program).select(1, step);  // [B, K]
+  // Rows still decoding, and their encoder states and layer caches (compacted as rows finish).
+  std::vector<int64_t> active(R);
+  for (int64_t r = 0; r < R; ++r) active[r] = r;
+  std::vector<at::Tensor> caches;
+  std::vector<int64_t> next_input(R, kStartToken);
+  for (int64_t step = 0; step < T && !active.empty(); ++step) {
+    const int64_t A = static_cast<int64_t>(active.size());
+    std::vector<int64_t> inputs(A);
+    for (int64_t i = 0; i < A; ++i) inputs[i] = next_input[active[i]];
+    const at::Tensor logits =
+        decodeStep(memory, padding, at::tensor(inputs, at::kLong), step, caches).to(at::kFloat);  // [A, V]
     const int64_t remaining_after = T - step - 1;  // steps left once this one is written
-    std::vector<int64_t> chosen(B, kPadToken);
-    for (int64_t b = 0; b < B; ++b) {
-      if (finished[b]) continue;
-      at::Tensor allowed = at::zeros({K}, at::kBool);
-      auto aa = allowed.accessor<bool, 1>();
-      for (int token = kEndToken; token < K; ++token) {
-        if (!tokenFits(stacks[b], token)) continue;
-        if (token != kEndToken && completion(pushToken(stacks[b], token)) + 1 > remaining_after) continue;
-        aa[token] = true;
+    for (int64_t i = 0; i < A; ++i) {
+      const int64_t r = active[i];
+      uint8_t* row = allowed.data() + i * V;
+      const std::vector<uint8_t>& fits = check.allowed(stacks[r], remaining_after, static_cast<int>(T));
+      const std::vector<uint8_t>* concepts = options.token_masks ? &(*options.token_masks)[r / per_question] : nullptr;
+      bool any = false;
+      for (int k = 0; k < K; ++k) {
+        row[k] = fits[k] && (!concepts || k == kEndToken || (*concepts)[k]);
+        any = any || row[k];
       }
-      if (!allowed.any().item<bool>()) aa[kEndToken] = true;  // unreachable: the budget check keeps a way out
-      const at::Tensor masked = logits[b].masked_fill(allowed.logical_not(), -std::numeric_limits<float>::infinity());
-      const at::Tensor distribution = at::softmax(masked, 0);
-      rows[b].push_back(distribution);
-      const int token = static_cast<int>(masked.argmax().item<int64_t>());
-      chosen[b] = token;
-      if (token == kEndToken) {
-        finished[b] = true;
+      // A pointer acts like its chain (filters, or one relate): it fits where the chain's first token fits.
+      const std::vector<std::vector<int>>* chains =
+          options.phrase_chains ? &(*options.phrase_chains)[r / per_question] : nullptr;
+      for (int k = K; k < V; ++k) {
+        const size_t phrase = static_cast<size_t>(k - K);
+        row[k] = chains && phrase < chains->size() && !(*chains)[phrase].empty() && fits[(*chains)[phrase][0]];
+        any = any || row[k];
+      }
+      if (!any) {  // the concept mask left nothing (a question that names too little): the type check alone
+        for (int k = 0; k < K; ++k) row[k] = fits[k];
+        any = std::find(fits.begin(), fits.end(), 1) != fits.end();
+      }
+      if (!any) row[kEndToken] = 1;  // unreachable: the budget check keeps a way out
+    }
+    const at::Tensor mask = at::from_blob(allowed.data(), {A, V}, at::kByte).to(at::kBool);
+    at::Tensor scores = logits.masked_fill(mask.logical_not(), -std::numeric_limits<float>::infinity());
+    if (sampling && options.temperature != 1.0) scores = scores / options.temperature;
+    const at::Tensor log_p = at::log_softmax(scores, 1).contiguous();
+    auto lp = log_p.accessor<float, 2>();
+    const at::Tensor greedy = (sampling ? at::zeros({A}, at::kLong) : log_p.argmax(1)).contiguous();
+    auto best = greedy.accessor<int64_t, 1>();
+    std::vector<int64_t> chosen(R, kPadToken), still;
+    for (int64_t i = 0; i < A; ++i) {
+      const int64_t r = active[i];
+      int token = kEndToken;
+      if (sampling) {
+        double u = uniform(random), acc = 0;
+        int last = kEndToken;
+        token = -1;
+        for (int k = 0; k < V; ++k) {
+          if (!allowed[i * V + k]) continue;
+          last = k;
+          acc += std::exp(static_cast<double>(lp[i][k]));
+          if (u < acc) {
+            token = k;
+            break;
+          }
+        }
+        if (token < 0) token = last;  // rounding left u above the total
       } else {
-        stacks[b] = pushToken(stacks[b], token);
-        results[b].tokens.push_back(token);
+        token = static_cast<int>(best[i]);
+      }
+      if (options.keep_distributions) rows[r].push_back(log_p[i].exp());
+      results[r].log_probability += lp[i][token];
+      chosen[r] = token;
+      if (token >= K) {  // a pointer: the phrase's chain
+        const auto& chain = (*options.phrase_chains)[r / per_question][static_cast<size_t>(token - K)];
+        for (int t : chain) stacks[r] = pushToken(stacks[r], t);
+        results[r].tokens.insert(results[r].tokens.end(), chain.begin(), chain.end());
+        results[r].steps.push_back(token);
+        still.push_back(r);
+      } else if (token != kEndToken) {
+        stacks[r] = pushToken(stacks[r], token);
+        results[r].tokens.push_back(token);
+        results[r].steps.push_back(token);
+        still.push_back(r);
       }
     }
-    if (std::all_of(finished.begin(), finished.end(), [](bool f) { return f; })) break;
-    if (step + 1 < T) program = at::cat({program, at::tensor(chosen, at::kLong).unsqueeze(1)}, 1);
+    if (static_cast<int64_t>(still.size()) < A && !still.empty()) {
+      std::vector<int64_t> keep;  // positions within the active rows
+      for (int64_t i = 0, j = 0; i < A && j < static_cast<int64_t>(still.size()); ++i)
+        if (active[i] == still[j]) keep.push_back(i), ++j;
+      const at::Tensor index = at::tensor(keep, at::kLong);
+      memory = memory.index_select(0, index);
+      padding = padding.index_select(0, index);
+      for (auto& c : caches) c = c.index_select(0, index);
+    }
+    for (int64_t r : still) next_input[r] = chosen[r];
+    active = std::move(still);
   }
-  for (int64_t b = 0; b < B; ++b) results[b].distributions = at::stack(rows[b]);
+  if (options.keep_distributions)
+    for (int64_t r = 0; r < R; ++r) results[r].distributions = at::stack(rows[r]);
   if (was_training) train();
   return results;
+}
+
+std::vector<DecodedProgram> ProgramParserImpl::decodeGreedyBatch(const std::vector<std::vector<int64_t>>& questions) {
+  DecodeOptions options;
+  options.keep_distributions = true;
+  return decodeBatch(questions, options);
 }
 
 DecodedProgram ProgramParserImpl::decodeGreedy(const std::vector<int64_t>& question_ids) {

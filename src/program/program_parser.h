@@ -4,6 +4,7 @@
 // cross-entropy on postfix tokens) fits it on question/program pairs.
 #pragma once
 #include <ATen/ATen.h>
+#include <nlohmann/json.hpp>
 #include <torch/nn/cloneable.h>
 #include <torch/nn/module.h>
 #include <torch/nn/modules/container/modulelist.h>
@@ -33,7 +34,14 @@ struct ProgramParserOptions {
   int64_t max_question_tokens = 64;  // with <start> and <end>
   int64_t max_program_tokens = 48;   // decoder steps, the final <end> included
   double dropout = 0.0;
+  // Output ids after the program tokens that point at the question's phrases (program/concepts.h): pointer k
+  // expands, when decoding, to the filter chain of phrase k. 0: none.
+  int64_t pointer_tokens = 0;
   hopfield::AssociationOptions association;  // Softmax_1 by default
+
+  // For the model file. fromJson throws std::runtime_error naming the bad or missing field.
+  nlohmann::json toJson() const;
+  static ProgramParserOptions fromJson(const nlohmann::json& j);
 };
 
 // A question's ids for the encoder that never throws: <start> words <end>, unknown words as <unk>, an empty
@@ -50,6 +58,9 @@ class ProgramDecoderLayerImpl : public torch::nn::Cloneable<ProgramDecoderLayerI
   // x [B, T, D], memory [B, S, D], causal_mask [T, T] (true = ignore), memory_padding [B, S] (true = ignore).
   at::Tensor forward(const at::Tensor& x, const at::Tensor& memory, const at::Tensor& causal_mask,
                      const at::Tensor& memory_padding);
+  // The output at the last position only, from the layer's inputs at every position so far [B, t, D]
+  // (incremental decoding); equals forward(...)[:, t - 1] up to rounding.
+  at::Tensor forwardLast(const at::Tensor& prefix, const at::Tensor& memory, const at::Tensor& memory_padding);
 
   hopfield::Hopfield self_attention{nullptr}, cross_attention{nullptr};
   torch::nn::LayerNorm norm_self{nullptr}, norm_cross{nullptr}, norm_ffn{nullptr};
@@ -60,12 +71,29 @@ class ProgramDecoderLayerImpl : public torch::nn::Cloneable<ProgramDecoderLayerI
 };
 TORCH_MODULE(ProgramDecoderLayer);
 
-// Greedy decoding of one question.
+// One decoded program.
 struct DecodedProgram {
   std::vector<int> tokens;  // postfix module tokens, without <start> / <end>; fromPostfix() accepts them
-  // [steps, numProgramTokens()]: the model's distribution at each step restricted to the tokens that fit
-  // (renormalised); the last row is the step that chose <end>.
+  std::vector<int> steps;   // the ids as decoded (pointer ids kept, chains not expanded), without <end>
+  // [steps, numProgramTokens() + pointer_tokens]: the model's distribution at each decoding step restricted to
+  // the ids allowed there (renormalised); the last row is the step that chose <end>. Without pointers, row t
+  // is the step that chose tokens[t]. Left undefined unless asked for.
   at::Tensor distributions;
+  double log_probability = 0;  // of the chosen tokens, <end> included, under those restricted distributions
+};
+
+struct DecodeOptions {
+  // 0: greedy, one program per question. K > 0: K programs per question sampled (at `temperature`) from the
+  // restricted distributions, with a generator seeded by `seed` (the same seed gives the same programs).
+  int64_t samples = 0;
+  double temperature = 1.0;
+  uint64_t seed = 0;
+  // Per question, which program tokens may appear at all (e.g. conceptTokenMask); empty: every token.
+  const std::vector<std::vector<uint8_t>>* token_masks = nullptr;
+  // Per question, the filter chain of each phrase its pointer ids stand for (with pointer_tokens > 0);
+  // empty: no pointer is ever chosen. Decoded tokens hold the chains, never the pointer ids.
+  const std::vector<std::vector<std::vector<int>>>* phrase_chains = nullptr;
+  bool keep_distributions = false;
 };
 
 class ProgramParserImpl : public torch::nn::Cloneable<ProgramParserImpl> {
@@ -80,11 +108,20 @@ class ProgramParserImpl : public torch::nn::Cloneable<ProgramParserImpl> {
   // Encoder states [B, S, D] and the padding mask [B, S] (true = padding).
   std::pair<at::Tensor, at::Tensor> encode(const at::Tensor& question);
   at::Tensor decode(const at::Tensor& memory, const at::Tensor& memory_padding, const at::Tensor& program_inputs);
+  // One incremental decoding step: `tokens` [B] are the inputs at position `step`; `layer_inputs` (one tensor
+  // per decoder layer, [B, step, D], undefined at step 0) holds every layer's inputs so far and is extended.
+  // Returns the logits at `step` [B, numProgramTokens()], as decode() gives them for the whole sequence.
+  at::Tensor decodeStep(const at::Tensor& memory, const at::Tensor& memory_padding, const at::Tensor& tokens,
+                        int64_t step, std::vector<at::Tensor>& layer_inputs);
 
   // Type-checked greedy decoding: only tokens that fit the postfix stack (tokenFits) and still leave room to
   // finish within max_program_tokens are allowed, so the result always converts to a valid Program.
   DecodedProgram decodeGreedy(const std::vector<int64_t>& question_ids);
   std::vector<DecodedProgram> decodeGreedyBatch(const std::vector<std::vector<int64_t>>& questions);
+  // Greedy or sampled decoding under the same type check (and the token masks, when given). Returns
+  // questions.size() x max(1, samples) programs, question-major.
+  std::vector<DecodedProgram> decodeBatch(const std::vector<std::vector<int64_t>>& questions,
+                                          const DecodeOptions& options);
 
   const ProgramParserOptions& options() const { return options_; }
 

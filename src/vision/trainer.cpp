@@ -2,9 +2,6 @@
 // exact resume, metrics log and curves) and its model file.
 #include "vision/trainer.h"
 
-#include <opencv2/core.hpp>
-#include <opencv2/imgcodecs.hpp>
-#include <opencv2/imgproc.hpp>
 #include <torch/csrc/autograd/grad_mode.h>
 #include <ATen/Context.h>
 
@@ -21,6 +18,8 @@
 
 #include "datasets/json_file.h"
 #include "hopfield/threads.h"
+#include "training/adamw.h"
+#include "training/training_log.h"
 #include "vision/scene_data.h"
 #include "vision/scene_metrics.h"
 
@@ -28,138 +27,26 @@ namespace vqa::vision {
 
 namespace {
 
-// AdamW with bias correction; its state is plain named tensors so checkpoints hold it exactly.
-class AdamW {
- public:
-  AdamW(torch::nn::Module& module, double weight_decay) : weight_decay_(weight_decay) {
-    for (auto& p : module.named_parameters()) {
-      names_.push_back(p.key());
-      params_.push_back(p.value());
-      m_.push_back(at::zeros_like(p.value()));
-      v_.push_back(at::zeros_like(p.value()));
-    }
-  }
-  void zeroGrad() {
-    for (auto& p : params_)
-      if (p.grad().defined()) p.mutable_grad().zero_();
-  }
-  // One step at learning rate lr after clipping the global gradient norm to max_norm; returns the norm.
-  double step(double lr, double max_norm) {
-    torch::NoGradGuard no_grad;
-    double total = 0;
-    for (auto& p : params_)
-      if (p.grad().defined()) total += p.grad().pow(2).sum().item<double>();
-    const double norm = std::sqrt(total);
-    const double clip = norm > max_norm ? max_norm / (norm + 1e-6) : 1.0;
-    ++steps_;
-    const double b1 = 0.9, b2 = 0.999, eps = 1e-8;
-    const double c1 = 1.0 - std::pow(b1, static_cast<double>(steps_)), c2 = 1.0 - std::pow(b2, static_cast<double>(steps_));
-    for (size_t i = 0; i < params_.size(); ++i) {
-      if (!params_[i].grad().defined()) continue;
-      at::Tensor g = params_[i].grad() * clip;
-      m_[i].mul_(b1).add_(g, 1 - b1);
-      v_[i].mul_(b2).addcmul_(g, g, 1 - b2);
-      if (params_[i].dim() > 1) params_[i].mul_(1 - lr * weight_decay_);  // no decay on biases and norms
-      params_[i].addcdiv_(m_[i] / c1, (v_[i] / c2).sqrt_().add_(eps), -lr);
-    }
-    return norm;
-  }
-  NamedTensors state() const {
-    NamedTensors out;
-    for (size_t i = 0; i < names_.size(); ++i) {
-      out.emplace_back("adam.m." + names_[i], m_[i]);
-      out.emplace_back("adam.v." + names_[i], v_[i]);
-    }
-    return out;
-  }
-  void load(const ModelFile& file, int64_t steps) {
-    for (size_t i = 0; i < names_.size(); ++i) {
-      const at::Tensor* m = file.find("adam.m." + names_[i]);
-      const at::Tensor* v = file.find("adam.v." + names_[i]);
-      if (!m || !v || !m->sizes().equals(m_[i].sizes()) || !v->sizes().equals(v_[i].sizes()))
-        throw std::runtime_error("optimizer state for " + names_[i] + " is missing or has the wrong shape");
-      m_[i].copy_(*m);
-      v_[i].copy_(*v);
-    }
-    steps_ = steps;
-  }
-
- private:
-  double weight_decay_;
-  int64_t steps_ = 0;
-  std::vector<std::string> names_;
-  std::vector<at::Tensor> params_, m_, v_;
-};
-
 double learningRate(const TrainVisionOptions& o, int64_t step, int64_t total) {
-  const int64_t warmup = std::max<int64_t>(1, std::min<int64_t>(200, total / 10));
-  if (step < warmup) return o.learning_rate * static_cast<double>(step + 1) / warmup;
-  const double progress = static_cast<double>(step - warmup) / std::max<int64_t>(1, total - warmup);
-  return o.learning_rate * (0.05 + 0.95 * 0.5 * (1.0 + std::cos(M_PI * std::min(1.0, progress))));
+  return training::warmupCosine(o.learning_rate, step, total, std::min<int64_t>(200, total / 10));
 }
 
-std::string formatSeconds(double s) {
-  char buf[32];
-  if (s >= 3600) std::snprintf(buf, sizeof buf, "%dh%02dm", static_cast<int>(s / 3600), static_cast<int>(s / 60) % 60);
-  else if (s >= 60) std::snprintf(buf, sizeof buf, "%dm%02ds", static_cast<int>(s / 60), static_cast<int>(s) % 60);
-  else std::snprintf(buf, sizeof buf, "%ds", static_cast<int>(s));
-  return buf;
-}
-
-// Drops log lines written after `step` (an interrupted run's tail) and returns the kept lines.
-std::vector<nlohmann::json> readLog(const std::string& path, int64_t up_to_step) {
-  std::vector<nlohmann::json> kept;
-  std::ifstream in(path);
-  std::string line;
-  while (std::getline(in, line)) {
-    try {
-      nlohmann::json j = nlohmann::json::parse(line);
-      if (j.contains("step") && j["step"].get<int64_t>() <= up_to_step) kept.push_back(j);
-    } catch (const std::exception&) {
-      // a torn last line of an interrupted run
-    }
-  }
-  return kept;
-}
-
-void drawCurves(const std::string& path, const std::vector<nlohmann::json>& history) {
-  const int W = 800, H = 400, pad = 40;
-  cv::Mat img(H, W, CV_8UC3, cv::Scalar(255, 255, 255));
-  std::vector<std::pair<double, double>> loss, f1, attr;
+// The curves of a run: log10 training loss, validation F1 and the worst validation attribute accuracy.
+void drawVisionCurves(const std::string& path, const std::vector<nlohmann::json>& history) {
+  training::CurveSeries loss{"blue: log10 train loss", {}, 0, 1, true, 0, 80, 200};
+  training::CurveSeries f1{"green: val F1", {}, 0, 1, false, 0, 150, 0};
+  training::CurveSeries attr{"red: worst val attribute", {}, 0, 1, false, 200, 0, 0};
   for (const auto& j : history) {
     const double step = j.value("step", 0.0);
-    if (j.contains("loss")) loss.emplace_back(step, std::log10(std::max(1e-4, j["loss"].get<double>())));
+    if (j.contains("loss")) loss.points.emplace_back(step, std::log10(std::max(1e-4, j["loss"].get<double>())));
     if (j.contains("val")) {
-      f1.emplace_back(step, j["val"]["detection"]["f1"].get<double>());
+      f1.points.emplace_back(step, j["val"]["detection"]["f1"].get<double>());
       double worst = 1.0;
       for (auto& [k, v] : j["val"]["attributes"].items()) worst = std::min(worst, v.get<double>());
-      attr.emplace_back(step, worst);
+      attr.points.emplace_back(step, worst);
     }
   }
-  if (loss.empty()) return;
-  double max_step = 1, lo = 1e9, hi = -1e9;
-  for (auto& [s, v] : loss) max_step = std::max(max_step, s), lo = std::min(lo, v), hi = std::max(hi, v);
-  if (hi - lo < 1e-6) hi = lo + 1;
-  auto px = [&](double s) { return pad + static_cast<int>((W - 2 * pad) * s / max_step); };
-  auto draw = [&](const std::vector<std::pair<double, double>>& pts, double a, double b, cv::Scalar colour) {
-    for (size_t i = 1; i < pts.size(); ++i) {
-      auto y = [&](double v) { return H - pad - static_cast<int>((H - 2 * pad) * (v - a) / (b - a)); };
-      cv::line(img, {px(pts[i - 1].first), y(pts[i - 1].second)}, {px(pts[i].first), y(pts[i].second)}, colour, 2);
-    }
-  };
-  cv::rectangle(img, {pad, pad}, {W - pad, H - pad}, cv::Scalar(180, 180, 180));
-  draw(loss, lo, hi, cv::Scalar(200, 80, 0));
-  draw(f1, 0, 1, cv::Scalar(0, 150, 0));
-  draw(attr, 0, 1, cv::Scalar(0, 0, 200));
-  char text[160];
-  std::snprintf(text, sizeof text, "blue: log10 train loss [%.2f, %.2f]   green: val F1   red: worst val attribute (0-1)",
-                lo, hi);
-  cv::putText(img, text, {pad, 25}, cv::FONT_HERSHEY_SIMPLEX, 0.45, cv::Scalar(0, 0, 0), 1);
-  std::snprintf(text, sizeof text, "step %d", static_cast<int>(max_step));
-  cv::putText(img, text, {W - pad - 90, H - 12}, cv::FONT_HERSHEY_SIMPLEX, 0.45, cv::Scalar(0, 0, 0), 1);
-  std::vector<uchar> png;
-  cv::imencode(".png", img, png);
-  writeFileAtomic(path, std::string(png.begin(), png.end()));
+  training::drawCurves(path, {loss, f1, attr});
 }
 
 }  // namespace
@@ -175,12 +62,12 @@ void saveSceneParser(const std::string& path, SceneParser& parser, const nlohman
   for (auto& p : parser->named_parameters()) tensors.emplace_back("model." + p.key(), p.value());
   for (auto& b : parser->named_buffers()) tensors.emplace_back("model." + b.key(), b.value());
   for (const auto& e : extra) tensors.push_back(e);
-  writeModelFile(path, header, tensors);
+  training::writeModelFile(path, header, tensors);
 }
 
 LoadedSceneParser loadSceneParser(const std::string& path) {
   LoadedSceneParser out;
-  out.file = readModelFile(path, kSceneParserKind, kSceneParserFormatVersion);
+  out.file = training::readModelFile(path, kSceneParserKind, kSceneParserFormatVersion);
   const auto& h = out.file.header;
   if (!h.contains("vocabularies") || h["vocabularies"] != sceneVocabularies())
     throw std::runtime_error(path + ": the model's vocabularies differ from this build's CLEVR vocabularies");
@@ -278,15 +165,10 @@ TrainVisionResult trainSceneParser(const TrainVisionOptions& options, std::ostre
     total = o.steps > 0 ? o.steps : (o.epochs > 0 ? o.epochs : 10) * per_epoch;
   }
   parser->train();
-  AdamW optimizer(*parser, o.weight_decay);
+  training::AdamW optimizer(*parser, o.weight_decay);
   if (resumed.header.is_object()) optimizer.load(resumed, start);
 
-  std::vector<nlohmann::json> history = readLog(o.log_path, start);
-  {
-    std::string text;
-    for (const auto& j : history) text += j.dump() + "\n";
-    writeFileAtomic(o.log_path, text);
-  }
+  std::vector<nlohmann::json> history = training::trimLog(o.log_path, start);
   std::ofstream metrics(o.log_path, std::ios::app);
 
   auto checkpoint = [&](int64_t step) {
@@ -343,7 +225,7 @@ TrainVisionResult trainSceneParser(const TrainVisionOptions& options, std::ostre
       char line[256];
       std::snprintf(line, sizeof line, "train-vision: step %lld/%lld  loss %.4f (heatmap %.4f offset %.4f attributes %.4f)  %.1f images/s  ETA %s",
                     static_cast<long long>(done), static_cast<long long>(total), sum_loss / window, sum_heat / window,
-                    sum_offset / window, sum_attr / window, rate, formatSeconds(eta).c_str());
+                    sum_offset / window, sum_attr / window, rate, training::formatSeconds(eta).c_str());
       if (terminal) log << "\r\033[K" << line << std::flush;
       else log << line << "\n" << std::flush;
       sum_loss = sum_heat = sum_offset = sum_attr = 0;
@@ -371,7 +253,7 @@ TrainVisionResult trainSceneParser(const TrainVisionOptions& options, std::ostre
                       v["relations"].get<double>());
         log << (terminal ? "\n" : "") << line << "\n" << std::flush;
       }
-      drawCurves(o.curves_path, history);
+      drawVisionCurves(o.curves_path, history);
       last_checkpoint = elapsed();
     }
     if (stopping) {

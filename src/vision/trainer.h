@@ -8,10 +8,13 @@
 
 #include <nlohmann/json.hpp>
 
-#include "vision/model_file.h"
+#include "training/model_file.h"
 #include "vision/scene_parser.h"
 
 namespace vqa::vision {
+
+using training::ModelFile;
+using training::NamedTensors;
 
 constexpr const char* kSceneParserKind = "vqa-scene-parser";
 constexpr int kSceneParserFormatVersion = 1;

@@ -8,10 +8,11 @@
 #include <filesystem>
 
 #include "test_support.h"
-#include "vision/model_file.h"
+#include "training/model_file.h"
 #include "vision/trainer.h"
 
 using namespace vqa::vision;
+using namespace vqa::training;
 
 namespace {
 SceneParserOptions tinyOptions() {

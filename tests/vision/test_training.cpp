@@ -14,6 +14,7 @@
 #include "vision/trainer.h"
 
 using namespace vqa::vision;
+using vqa::training::readModelFile;
 
 namespace {
 // A few small CLEVR-layout images (240x160: pixel_coords are at that scale).

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-namespace vqa::vision {
+namespace vqa::training {
 
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
 
@@ -26,4 +26,4 @@ void writeModelFile(const std::string& path, const nlohmann::json& header, const
 // kind, of an unsupported format version, truncated or corrupt.
 ModelFile readModelFile(const std::string& path, const std::string& expected_kind, int supported_version);
 
-}  // namespace vqa::vision
+}  // namespace vqa::training

@@ -1,5 +1,5 @@
 // Reading and writing the model file container.
-#include "vision/model_file.h"
+#include "training/model_file.h"
 
 #include <cstring>
 #include <filesystem>
@@ -9,7 +9,7 @@
 
 #include "datasets/json_file.h"
 
-namespace vqa::vision {
+namespace vqa::training {
 
 namespace {
 
@@ -129,4 +129,4 @@ ModelFile readModelFile(const std::string& path, const std::string& expected_kin
   return file;
 }
 
-}  // namespace vqa::vision
+}  // namespace vqa::training

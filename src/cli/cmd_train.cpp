@@ -1,0 +1,84 @@
+// `vqa train`: trains the engine from question-answer pairs and a few supervised programs (scenes from the
+// ground truth with --scene oracle), with progress, atomic checkpoints, exact --resume, a metrics log and a
+// PNG of the curves.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+#include <memory>
+#include <stdexcept>
+
+#include "cli/command.h"
+#include "cli/option_checks.h"
+#include "hopfield/association.h"
+#include "model/qa_trainer.h"
+
+static vqa::cli::Registrar reg(
+    "train", "Train the engine from question-answer pairs and a few programs (CLEVR layout; --scene oracle)",
+    [](CLI::App& app) {
+      auto o = std::make_shared<vqa::model::TrainQaOptions>();
+      auto attention = std::make_shared<std::string>("softmax1");
+      app.add_option("--data", o->data_dir, "dataset folder in CLEVR's v1.0 layout (questions/, scenes/)")
+          ->required()->type_name("DIR");
+      app.add_option("--out", o->out_path, "model file (also the checkpoint --resume continues)")
+          ->required()->type_name("MODEL");
+      app.add_option("--scene", o->model.scene, "where scenes come from: oracle (ground-truth scene graphs)")
+          ->check(CLI::IsMember({"oracle"}))->capture_default_str();
+      app.add_option("--split", o->split, "training split")->capture_default_str();
+      app.add_option("--val-split", o->val_split, "validation split, evaluated after the warm start and each round")
+          ->capture_default_str();
+      app.add_option("--val-questions", o->val_questions, "validation questions per evaluation (0: none)")
+          ->capture_default_str();
+      app.add_option("--programs", o->programs, "supervised programs for the warm start, spread over the families (0: none)")
+          ->capture_default_str();
+      app.add_option("--qa-fraction", o->qa_fraction, "share of the split's question-answer pairs to train on")
+          ->capture_default_str();
+      app.add_option("--warm-steps", o->warm_steps, "warm-start steps on the supervised programs")->capture_default_str();
+      app.add_option("--rounds", o->rounds, "rounds of program search + learning from answers")->capture_default_str();
+      app.add_option("--round-steps", o->round_steps, "learning steps per round")->capture_default_str();
+      app.add_option("--samples", o->samples, "programs sampled per question in each search")->capture_default_str();
+      app.add_option("--search-questions", o->search_questions,
+                     "questions searched per round: a rotating slice of the QA pairs (0: all)")
+          ->capture_default_str();
+      app.add_option("--temperature", o->temperature, "sampling temperature of the search")->capture_default_str();
+      app.add_option("--answer-loss", o->answer_loss, "weight of the answer likelihood through the soft executor")
+          ->capture_default_str();
+      app.add_option("--batch-size", o->batch_size, "questions per step")->capture_default_str();
+      app.add_option("--lr", o->learning_rate, "peak learning rate (AdamW, warm-up then cosine)")->capture_default_str();
+      app.add_option("--weight-decay", o->weight_decay, "AdamW weight decay")->capture_default_str();
+      app.add_option("--stop-at", o->stop_at, "checkpoint and stop after this step (continue later with --resume)");
+      app.add_option("--seed", o->seed, "seed of the weights, the chosen questions, batches and samples")
+          ->capture_default_str();
+      app.add_option("--threads", o->threads, "torch intra-op threads (OpenBLAS gets the same)")->capture_default_str();
+      app.add_flag("--resume", o->resume, "continue from --out exactly where its checkpoint stopped");
+      app.add_option("--checkpoint-seconds", o->checkpoint_seconds, "seconds between checkpoints")->capture_default_str();
+      app.add_option("--log", o->log_path, "metrics log, JSON lines (default MODEL.metrics.jsonl)");
+      app.add_option("--curves", o->curves_path, "PNG of the training curves (default MODEL.curves.png)");
+      app.add_option("--attention", *attention, "association of every attention: softmax1|softmax|clipped|gated")
+          ->check(CLI::IsMember({"softmax1", "softmax", "clipped", "gated"}))->capture_default_str();
+      app.add_option("--model-size", o->model.parser.model_size, "width of the program model")->capture_default_str();
+      app.add_option("--heads", o->model.parser.num_heads, "attention heads")->capture_default_str();
+      app.add_option("--layers", o->model.parser.encoder_layers, "encoder and decoder layers")->capture_default_str();
+      app.add_option("--dropout", o->model.parser.dropout, "dropout of the program model")->capture_default_str();
+      app.add_flag("!--no-concept-mask", o->model.concept_mask,
+                   "let programs use concepts the question does not name");
+      app.add_flag("!--no-phrase-pointers", o->model.phrase_pointers,
+                   "read phrases word by word and write their filters token by token");
+      app.callback([o, attention] {
+        o->model.parser.association.kind = vqa::hopfield::parse_attention_kind(*attention);
+        o->model.parser.decoder_layers = o->model.parser.encoder_layers;
+        vqa::cli::checkPlainName("--split", o->split);
+        if (!o->val_split.empty()) vqa::cli::checkPlainName("--val-split", o->val_split);
+        vqa::model::checkTrainQaOptions(*o);
+        vqa::cli::checkOutputFile("--out", o->out_path);
+        if (!o->log_path.empty()) vqa::cli::checkOutputFile("--log", o->log_path);
+        if (!o->curves_path.empty()) vqa::cli::checkOutputFile("--curves", o->curves_path);
+        const auto r = vqa::model::trainQaModel(*o, std::cerr);
+        std::printf("train: %lld steps (from %lld) in %.1f s; model %s\n", static_cast<long long>(r.steps),
+                    static_cast<long long>(r.start_step), r.seconds, o->out_path.c_str());
+        if (r.last_validation.is_object())
+          std::printf("train: last validation: accuracy %.4f, program exact-match %.4f on %d questions\n",
+                      r.last_validation["accuracy"].get<double>(),
+                      r.last_validation["program_exact_match"].get<double>(),
+                      r.last_validation["questions"].get<int>());
+      });
+    });

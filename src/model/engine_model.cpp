@@ -1,0 +1,152 @@
+// The engine's model file and answering with ground-truth scenes.
+#include "model/engine_model.h"
+
+#include <ATen/core/grad_mode.h>
+
+#include <stdexcept>
+
+#include "core/typed_program.h"
+#include "core/vocab.h"
+#include "executor/symbolic_executor.h"
+#include "program/concepts.h"
+
+namespace vqa::model {
+
+namespace {
+
+nlohmann::json vocabularies() {
+  nlohmann::json tokens = nlohmann::json::array();
+  for (const auto& t : programTokens()) tokens.push_back(t.text);
+  return {{"program_tokens", tokens}, {"answers", clevr::answers()}};
+}
+
+}  // namespace
+
+EngineModel::EngineModel(program::QuestionTokenizer tokenizer_, EngineModelOptions options_)
+    : tokenizer(std::move(tokenizer_)), options(std::move(options_)) {
+  options.parser.question_vocab_size = tokenizer.size();
+  options.parser.pointer_tokens = options.phrase_pointers ? program::kMaxPhrases : 0;
+  parser = program::ProgramParser(options.parser);
+}
+
+std::string parserText(const EngineModelOptions& options, const std::string& question) {
+  return options.phrase_pointers ? program::phraseView(question).question : question;
+}
+
+std::vector<int64_t> EngineModel::encode(const std::string& question) const {
+  return program::encodeQuestionForParser(tokenizer, parserText(options, question), options.parser.max_question_tokens);
+}
+
+std::vector<std::vector<int>> EngineModel::phraseChains(const std::string& question) const {
+  if (!options.phrase_pointers) return {};
+  return program::phraseView(question).chains;
+}
+
+std::vector<int> EngineModel::parserTargets(const std::string& question, const std::vector<int>& program) const {
+  if (!options.phrase_pointers) return program;
+  return program::pointProgram(program, phraseChains(question), numProgramTokens());
+}
+
+std::vector<uint8_t> EngineModel::tokenMask(const std::string& question) const {
+  if (!options.concept_mask) return std::vector<uint8_t>(static_cast<size_t>(numProgramTokens()), 1);
+  return program::conceptTokenMask(question);
+}
+
+std::vector<program::DecodedProgram> EngineModel::parse(const std::vector<std::string>& questions, int batch_size,
+                                                        int64_t samples, uint64_t seed, double temperature) {
+  std::vector<program::DecodedProgram> out;
+  out.reserve(questions.size() * static_cast<size_t>(std::max<int64_t>(1, samples)));
+  const size_t step = static_cast<size_t>(std::max(1, batch_size));
+  for (size_t start = 0; start < questions.size(); start += step) {
+    const size_t end = std::min(questions.size(), start + step);
+    std::vector<std::vector<int64_t>> ids;
+    std::vector<std::vector<uint8_t>> masks;
+    std::vector<std::vector<std::vector<int>>> chains;
+    for (size_t k = start; k < end; ++k) {
+      ids.push_back(encode(questions[k]));
+      masks.push_back(tokenMask(questions[k]));
+      chains.push_back(phraseChains(questions[k]));
+    }
+    program::DecodeOptions o;
+    o.samples = samples;
+    o.temperature = temperature;
+    o.seed = seed + start;  // each batch its own stream; the same questions and seed give the same programs
+    o.token_masks = &masks;
+    if (options.phrase_pointers) o.phrase_chains = &chains;
+    for (auto& d : parser->decodeBatch(ids, o)) out.push_back(std::move(d));
+  }
+  return out;
+}
+
+void saveEngineModel(const std::string& path, EngineModel& model, const nlohmann::json& training,
+                     const training::NamedTensors& extra) {
+  nlohmann::json header = {{"kind", kEngineModelKind},
+                           {"format_version", kEngineModelFormatVersion},
+                           {"scene", model.options.scene},
+                           {"concept_mask", model.options.concept_mask},
+                           {"phrase_pointers", model.options.phrase_pointers},
+                           {"program", {{"options", model.parser->options().toJson()},
+                                        {"tokenizer", model.tokenizer.toJson()}}},
+                           {"vocabularies", vocabularies()}};
+  if (training.is_object()) header["training"] = training;
+  training::NamedTensors tensors;
+  for (auto& p : model.parser->named_parameters()) tensors.emplace_back("program." + p.key(), p.value());
+  for (auto& b : model.parser->named_buffers()) tensors.emplace_back("program." + b.key(), b.value());
+  for (const auto& e : extra) tensors.push_back(e);
+  training::writeModelFile(path, header, tensors);
+}
+
+LoadedEngineModel loadEngineModel(const std::string& path) {
+  LoadedEngineModel out;
+  out.file = training::readModelFile(path, kEngineModelKind, kEngineModelFormatVersion);
+  const nlohmann::json& h = out.file.header;
+  if (!h.contains("vocabularies") || h["vocabularies"] != vocabularies())
+    throw std::runtime_error(path + ": the model's program tokens or answers differ from this build's");
+  EngineModelOptions options;
+  program::QuestionTokenizer tokenizer;
+  try {
+    options.scene = h.at("scene").get<std::string>();
+    if (options.scene != "oracle") throw std::runtime_error("scene mode " + options.scene + " is not supported");
+    options.concept_mask = h.at("concept_mask").get<bool>();
+    options.phrase_pointers = h.at("phrase_pointers").get<bool>();
+    options.parser = program::ProgramParserOptions::fromJson(h.at("program").at("options"));
+    tokenizer = program::QuestionTokenizer::fromJson(h.at("program").at("tokenizer"));
+  } catch (const std::exception& e) {
+    throw std::runtime_error(path + ": " + e.what());
+  }
+  if (options.parser.pointer_tokens != (options.phrase_pointers ? program::kMaxPhrases : 0))
+    throw std::runtime_error(path + ": the parser's pointer outputs do not match its phrase setting");
+  if (tokenizer.size() != options.parser.question_vocab_size)
+    throw std::runtime_error(path + ": the tokenizer has " + std::to_string(tokenizer.size()) +
+                             " words but the parser expects " + std::to_string(options.parser.question_vocab_size));
+  out.model = std::make_unique<EngineModel>(std::move(tokenizer), options);
+  at::NoGradGuard no_grad;
+  auto assign = [&](const std::string& name, at::Tensor& target) {
+    const at::Tensor* t = out.file.find("program." + name);
+    if (!t) throw std::runtime_error(path + ": no tensor program." + name);
+    if (!t->sizes().equals(target.sizes()) || t->scalar_type() != target.scalar_type())
+      throw std::runtime_error(path + ": tensor program." + name + " has the wrong shape or type");
+    target.copy_(*t);
+  };
+  for (auto& p : out.model->parser->named_parameters()) assign(p.key(), p.value());
+  for (auto& b : out.model->parser->named_buffers()) assign(b.key(), b.value());
+  out.model->parser->eval();
+  return out;
+}
+
+std::vector<AnsweredQuestion> answerWithScenes(EngineModel& model, const std::vector<std::string>& questions,
+                                               const std::vector<const SceneGraph*>& scenes, int batch_size) {
+  if (questions.size() != scenes.size()) throw std::invalid_argument("answerWithScenes: one scene per question");
+  const std::vector<program::DecodedProgram> decoded = model.parse(questions, batch_size);
+  const ClevrExecutor executor;
+  std::vector<AnsweredQuestion> out(questions.size());
+  for (size_t k = 0; k < questions.size(); ++k) {
+    out[k].program = decoded[k].tokens;
+    const ExecutionResult r = executor.run(fromPostfix(decoded[k].tokens), *scenes[k]);
+    if (r.ok) out[k].answer = r.answer;
+    else out[k].error = r.error;
+  }
+  return out;
+}
+
+}  // namespace vqa::model

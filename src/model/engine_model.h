@@ -1,0 +1,78 @@
+// The engine's model as users hold it: the question tokenizer and the ProgramParser (question -> program),
+// with where scenes come from (`oracle`: ground-truth scene graphs), in one model file of kind "vqa-model"
+// that records the format version, every option and vocabulary, the weights and, in checkpoints, the training
+// state. Answering = type-checked decoding (grounded in the question's concept words) + execution.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/scene_graph.h"
+#include "program/program_parser.h"
+#include "program/tokenizer.h"
+#include "training/model_file.h"
+
+namespace vqa::model {
+
+constexpr const char* kEngineModelKind = "vqa-model";
+constexpr int kEngineModelFormatVersion = 1;
+
+struct EngineModelOptions {
+  std::string scene = "oracle";  // where scenes come from
+  bool concept_mask = true;      // filter / relate tokens only for concepts the question names
+  bool phrase_pointers = true;   // the parser reads phrases as <npK> and points at them (program/concepts.h)
+  program::ProgramParserOptions parser;
+};
+
+// The question as the parser reads it (phrases as <npK> with phrase_pointers).
+std::string parserText(const EngineModelOptions& options, const std::string& question);
+
+class EngineModel {
+ public:
+  // A fresh parser (weights from the current torch seed) for this tokenizer; parser.question_vocab_size and
+  // parser.pointer_tokens are set from the tokenizer and phrase_pointers.
+  EngineModel(program::QuestionTokenizer tokenizer, EngineModelOptions options);
+
+  // Encoder ids of a question (never throws: unknown words are <unk>, an over-long question is cut).
+  std::vector<int64_t> encode(const std::string& question) const;
+  // The question's concept mask (all ones when concept_mask is off).
+  std::vector<uint8_t> tokenMask(const std::string& question) const;
+  // The filter chains of the question's phrases (none when phrase_pointers is off).
+  std::vector<std::vector<int>> phraseChains(const std::string& question) const;
+  // A program as the parser writes it: filter runs that equal a phrase's chain as pointer ids.
+  std::vector<int> parserTargets(const std::string& question, const std::vector<int>& program) const;
+  // Decodes questions in batches of `batch_size` (greedy, or `samples` sampled programs per question).
+  std::vector<program::DecodedProgram> parse(const std::vector<std::string>& questions, int batch_size = 64,
+                                             int64_t samples = 0, uint64_t seed = 0, double temperature = 1.0);
+
+  program::QuestionTokenizer tokenizer;
+  EngineModelOptions options;
+  program::ProgramParser parser{nullptr};
+};
+
+// Writes the model atomically; `training` (an object) and `extra` tensors make it a resumable checkpoint.
+void saveEngineModel(const std::string& path, EngineModel& model, const nlohmann::json& training = nullptr,
+                     const training::NamedTensors& extra = {});
+
+struct LoadedEngineModel {
+  std::unique_ptr<EngineModel> model;
+  training::ModelFile file;  // header and every tensor (training state included)
+};
+// Throws std::runtime_error("PATH: problem") for a missing, foreign, wrong-version, truncated or corrupt file,
+// or one whose vocabularies differ from this build's.
+LoadedEngineModel loadEngineModel(const std::string& path);
+
+// ---- Answering with ground-truth scenes ----------------------------------------------------------------
+struct AnsweredQuestion {
+  std::vector<int> program;  // postfix program tokens
+  std::string answer;        // empty when the program could not run
+  std::string error;
+};
+// Parses each question and runs its program with the exact executor on the given scene.
+std::vector<AnsweredQuestion> answerWithScenes(EngineModel& model, const std::vector<std::string>& questions,
+                                               const std::vector<const SceneGraph*>& scenes, int batch_size = 64);
+
+}  // namespace vqa::model

@@ -1,0 +1,526 @@
+// Training from a few programs and question-answer pairs: warm start, then rounds of program search with the
+// exact executor and learning through the SoftExecutor; atomic checkpoints with exact resume.
+#include "model/qa_trainer.h"
+
+#include <ATen/core/grad_mode.h>
+#include <torch/nn/module.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <random>
+#include <set>
+#include <sstream>
+#include <stdexcept>
+#include <unistd.h>
+
+#include "core/errors.h"
+#include "core/typed_program.h"
+#include "core/vocab.h"
+#include "executor/soft_executor.h"
+#include "executor/symbolic_executor.h"
+#include "hopfield/threads.h"
+#include "model/qa_data.h"
+#include "training/adamw.h"
+#include "training/training_log.h"
+
+namespace vqa::model {
+
+namespace {
+
+// The questions a run uses, chosen from the seed alone so that a resumed run chooses the same.
+struct Selection {
+  std::vector<int> warm;  // questions whose supervised program is used
+  std::vector<int> qa;    // questions used as question-answer pairs only (the warm ones excluded)
+};
+
+Selection selectQuestions(const QaDataset& data, const TrainQaOptions& o) {
+  const int n = static_cast<int>(data.questions.size());
+  std::vector<int> order(n);
+  for (int i = 0; i < n; ++i) order[i] = i;
+  std::mt19937_64 random(o.seed * 0x9E3779B97F4A7C15ull + 17);
+  std::shuffle(order.begin(), order.end(), random);
+  Selection s;
+  // Warm start: round-robin over the families, each family's questions in the shuffled order.
+  std::map<int, std::vector<int>> by_family;
+  for (int i : order) by_family[data.questions[i].question_family_index].push_back(i);
+  std::set<int> warm;
+  for (size_t pass = 0; static_cast<int64_t>(warm.size()) < o.programs; ++pass) {
+    bool any = false;
+    for (auto& [family, members] : by_family) {
+      if (static_cast<int64_t>(warm.size()) >= o.programs) break;
+      if (pass < members.size()) {
+        warm.insert(members[pass]);
+        any = true;
+      }
+    }
+    if (!any) break;
+  }
+  if (static_cast<int64_t>(warm.size()) < o.programs)
+    throw std::runtime_error("--programs: the split has only " + std::to_string(warm.size()) + " questions");
+  s.warm.assign(warm.begin(), warm.end());
+  const int64_t qa_count = std::max<int64_t>(1, std::llround(o.qa_fraction * n));
+  for (int64_t k = 0; k < n && static_cast<int64_t>(s.qa.size()) < qa_count; ++k)
+    if (!warm.count(order[k])) s.qa.push_back(order[k]);
+  std::sort(s.qa.begin(), s.qa.end());
+  return s;
+}
+
+std::vector<int> goldProgram(const QaDataset& data, int question) {
+  const ClevrQuestion& q = data.questions[question];
+  const std::string record = clevrQuestionLabel(static_cast<size_t>(question), q);
+  if (!q.has_program) throw InputError(data.questions_path, record, "no program (needed for the warm start)");
+  if (!q.program_error.empty()) throw InputError(data.questions_path, record, q.program_error);
+  try {
+    return toPostfix(resolveProgram(q.program));
+  } catch (const std::exception& e) {
+    throw InputError::in(data.questions_path, record, e);
+  }
+}
+
+// Validation: accuracy and program exact-match of greedy decoding + the exact executor.
+nlohmann::json validate(EngineModel& model, const QaDataset& val, int limit) {
+  const int n = std::min<int>(limit, static_cast<int>(val.questions.size()));
+  std::vector<std::string> questions;
+  std::vector<const SceneGraph*> scenes;
+  // Spread over the split: every k-th question.
+  const double stride = static_cast<double>(val.questions.size()) / std::max(1, n);
+  std::vector<int> chosen;
+  for (int k = 0; k < n; ++k) chosen.push_back(static_cast<int>(k * stride));
+  for (int i : chosen) {
+    questions.push_back(val.questions[i].question);
+    scenes.push_back(&val.scenes[val.scene_of[i]]);
+  }
+  const std::vector<AnsweredQuestion> answers = answerWithScenes(model, questions, scenes, 128);
+  int correct = 0, exact = 0, with_program = 0;
+  for (size_t k = 0; k < chosen.size(); ++k) {
+    const ClevrQuestion& q = val.questions[chosen[k]];
+    if (answers[k].error.empty() && answers[k].answer == q.answer) ++correct;
+    if (q.has_program && q.program_error.empty()) {
+      ++with_program;
+      try {
+        if (toPostfix(resolveProgram(q.program)) == answers[k].program) ++exact;
+      } catch (const std::exception&) {
+      }
+    }
+  }
+  return {{"questions", n},
+          {"accuracy", n ? static_cast<double>(correct) / n : 0.0},
+          {"program_exact_match", with_program ? static_cast<double>(exact) / with_program : 0.0}};
+}
+
+// A batch of (question, program) pairs for teacher forcing, with each question's scene and answer.
+struct Batch {
+  at::Tensor question, inputs, targets, scene_index, answer;
+};
+
+Batch makeBatch(const std::vector<std::vector<int64_t>>& ids, const std::vector<const std::vector<int>*>& programs,
+                const std::vector<int64_t>& scene_index, const std::vector<int64_t>& answer) {
+  int64_t S = 1, T = 1;
+  for (size_t b = 0; b < ids.size(); ++b) {
+    S = std::max<int64_t>(S, ids[b].size());
+    T = std::max<int64_t>(T, programs[b]->size() + 1);
+  }
+  const int64_t B = static_cast<int64_t>(ids.size());
+  Batch batch{at::zeros({B, S}, at::kLong), at::zeros({B, T}, at::kLong), at::zeros({B, T}, at::kLong),
+              at::tensor(scene_index, at::kLong), at::tensor(answer, at::kLong)};
+  auto q = batch.question.accessor<int64_t, 2>();
+  auto in = batch.inputs.accessor<int64_t, 2>();
+  auto out = batch.targets.accessor<int64_t, 2>();
+  for (int64_t b = 0; b < B; ++b) {
+    for (size_t s = 0; s < ids[b].size(); ++s) q[b][s] = ids[b][s];
+    const std::vector<int>& p = *programs[b];
+    in[b][0] = kStartToken;
+    for (size_t t = 0; t < p.size(); ++t) {
+      in[b][t + 1] = p[t];
+      out[b][t] = p[t];
+    }
+    out[b][p.size()] = kEndToken;
+  }
+  return batch;
+}
+
+// The pseudo-programs as a tensor [questions, max_program_tokens] (0 = none / padding), for checkpoints.
+at::Tensor memoryTensor(const std::vector<std::vector<int>>& memory, int64_t width) {
+  at::Tensor t = at::zeros({static_cast<int64_t>(memory.size()), width}, at::kLong);
+  auto a = t.accessor<int64_t, 2>();
+  for (size_t i = 0; i < memory.size(); ++i)
+    for (size_t k = 0; k < memory[i].size() && static_cast<int64_t>(k) < width; ++k) a[i][k] = memory[i][k];
+  return t;
+}
+
+std::vector<std::vector<int>> memoryFromTensor(const at::Tensor& t) {
+  std::vector<std::vector<int>> memory(static_cast<size_t>(t.size(0)));
+  auto a = t.accessor<int64_t, 2>();
+  for (int64_t i = 0; i < t.size(0); ++i)
+    for (int64_t k = 0; k < t.size(1) && a[i][k] != 0; ++k) memory[i].push_back(static_cast<int>(a[i][k]));
+  return memory;
+}
+
+}  // namespace
+
+void checkTrainQaOptions(const TrainQaOptions& o) {
+  auto range = [](const char* option, double v, double lo, double hi) {
+    if (!std::isfinite(v) || v < lo || v > hi) {
+      std::ostringstream s;
+      s << option << ": must be in [" << lo << ", " << hi << "] (got " << v << ")";
+      throw std::runtime_error(s.str());
+    }
+  };
+  range("--programs", static_cast<double>(o.programs), 0, 1e7);
+  range("--qa-fraction", o.qa_fraction, 1e-6, 1.0);
+  range("--warm-steps", static_cast<double>(o.warm_steps), 0, 1e8);
+  range("--rounds", o.rounds, 0, 1000);
+  range("--round-steps", static_cast<double>(o.round_steps), 1, 1e8);
+  range("--samples", o.samples, 0, 256);
+  range("--search-questions", static_cast<double>(o.search_questions), 0, 1e9);
+  range("--temperature", o.temperature, 0.01, 100);
+  range("--batch-size", o.batch_size, 1, 4096);
+  range("--lr", o.learning_rate, 1e-8, 1.0);
+  range("--weight-decay", o.weight_decay, 0, 1.0);
+  range("--answer-loss", o.answer_loss, 0, 100);
+  range("--stop-at", static_cast<double>(o.stop_at), 0, 1e9);
+  range("--threads", o.threads, 1, 256);
+  range("--checkpoint-seconds", o.checkpoint_seconds, 1, 1e6);
+  range("--val-questions", o.val_questions, 0, 1e7);
+  range("--model-size", static_cast<double>(o.model.parser.model_size), 8, 4096);
+  range("--heads", static_cast<double>(o.model.parser.num_heads), 1, 64);
+  range("--layers", static_cast<double>(o.model.parser.encoder_layers), 1, 24);
+  range("--dropout", o.model.parser.dropout, 0, 0.9);
+  if (o.model.parser.model_size % o.model.parser.num_heads != 0)
+    throw std::runtime_error("--model-size: must be a multiple of --heads");
+  if (o.model.scene != "oracle") throw std::runtime_error("--scene: only oracle (ground-truth scenes) is supported");
+  if (o.programs == 0 && o.rounds == 0) throw std::runtime_error("--programs 0 --rounds 0: nothing to learn from");
+}
+
+TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
+  TrainQaOptions o = options;
+  checkTrainQaOptions(o);
+  if (o.log_path.empty()) o.log_path = o.out_path + ".metrics.jsonl";
+  if (o.curves_path.empty()) o.curves_path = o.out_path + ".curves.png";
+  hopfield::set_compute_threads(o.threads);
+  const bool terminal = &log == &std::cerr && isatty(fileno(stderr));
+  const auto t0 = std::chrono::steady_clock::now();
+  auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+
+  // Resuming: the run's own settings come from the checkpoint, so the same run continues.
+  training::ModelFile resumed;
+  std::unique_ptr<EngineModel> model;
+  int64_t start = 0;
+  int searched = 0;  // rounds whose search is done
+  if (o.resume && std::filesystem::exists(o.out_path)) {
+    LoadedEngineModel loaded = loadEngineModel(o.out_path);
+    const nlohmann::json t = loaded.file.header.value("training", nlohmann::json());
+    if (!t.is_object()) throw std::runtime_error(o.out_path + ": holds no training state to resume (a final model?)");
+    try {
+      start = t.at("step").get<int64_t>();
+      searched = t.at("searched_rounds").get<int>();
+      o.split = t.at("split").get<std::string>();
+      o.programs = t.at("programs").get<int64_t>();
+      o.qa_fraction = t.at("qa_fraction").get<double>();
+      o.warm_steps = t.at("warm_steps").get<int64_t>();
+      o.rounds = t.at("rounds").get<int>();
+      o.round_steps = t.at("round_steps").get<int64_t>();
+      o.samples = t.at("samples").get<int>();
+      o.search_questions = t.at("search_questions").get<int64_t>();
+      o.temperature = t.at("temperature").get<double>();
+      o.batch_size = t.at("batch_size").get<int>();
+      o.learning_rate = t.at("learning_rate").get<double>();
+      o.weight_decay = t.at("weight_decay").get<double>();
+      o.answer_loss = t.at("answer_loss").get<double>();
+      o.seed = t.at("seed").get<uint64_t>();
+    } catch (const nlohmann::json::exception& e) {
+      throw std::runtime_error(o.out_path + ": training state: " + e.what());
+    }
+    model = std::move(loaded.model);
+    resumed = std::move(loaded.file);
+  }
+
+  QaDataset data = openQaDataset(o.data_dir, o.split);
+  if (data.questions.empty()) throw std::runtime_error(data.questions_path + ": no questions to train on");
+  QaDataset val;
+  const bool validating =
+      o.val_questions > 0 && std::filesystem::exists(o.data_dir + "/questions/CLEVR_" + o.val_split + "_questions.json");
+  if (validating) val = openQaDataset(o.data_dir, o.val_split);
+  const Selection sel = selectQuestions(data, o);
+  std::vector<std::vector<int>> gold(sel.warm.size());
+  for (size_t k = 0; k < sel.warm.size(); ++k) gold[k] = goldProgram(data, sel.warm[k]);
+
+  if (!model) {
+    std::vector<std::string> texts;
+    for (int i : sel.warm) texts.push_back(parserText(o.model, data.questions[i].question));
+    for (int i : sel.qa) texts.push_back(parserText(o.model, data.questions[i].question));
+    at::manual_seed(o.seed);
+    model = std::make_unique<EngineModel>(program::QuestionTokenizer::build(texts), o.model);
+  }
+  EngineModel& m = *model;
+  const int64_t max_program = m.options.parser.max_program_tokens;
+  std::vector<std::vector<int>> gold_targets(gold.size());  // as the parser writes them
+  for (size_t k = 0; k < gold.size(); ++k) {
+    gold_targets[k] = m.parserTargets(data.questions[sel.warm[k]].question, gold[k]);
+    if (static_cast<int64_t>(gold_targets[k].size()) + 1 > max_program)
+      throw InputError(data.questions_path, clevrQuestionLabel(sel.warm[k], data.questions[sel.warm[k]]),
+                       "program of " + std::to_string(gold_targets[k].size()) +
+                           " steps is longer than the model allows");
+  }
+
+  // Every used question's encoder ids, concept mask, scene and answer.
+  std::vector<int> used = sel.warm;
+  used.insert(used.end(), sel.qa.begin(), sel.qa.end());
+  std::vector<std::vector<int64_t>> ids(used.size());
+  std::vector<int64_t> scene_of(used.size()), answer_of(used.size());
+  for (size_t k = 0; k < used.size(); ++k) {
+    const ClevrQuestion& q = data.questions[used[k]];
+    ids[k] = m.encode(q.question);
+    scene_of[k] = data.scene_of[used[k]];
+    answer_of[k] = clevr::answerIndex(q.answer);
+    if (answer_of[k] < 0)
+      throw InputError(data.questions_path, clevrQuestionLabel(used[k], q), "answer " + quotedValue(q.answer) +
+                                                                                 " is not one of CLEVR's answers");
+  }
+  const size_t warm_count = sel.warm.size();
+  std::vector<std::vector<int>> memory(sel.qa.size());  // pseudo-programs of the QA questions, as decoded
+  if (resumed.header.is_object()) {
+    const at::Tensor* saved = resumed.find("memory");
+    if (!saved || saved->dim() != 2 || saved->size(0) != static_cast<int64_t>(memory.size()))
+      throw std::runtime_error(o.out_path + ": its pseudo-programs do not match the split's questions (the data changed?)");
+    memory = memoryFromTensor(*saved);
+  }
+
+  const int64_t warm_total = o.programs > 0 ? o.warm_steps : 0;
+  const int64_t total = warm_total + static_cast<int64_t>(o.rounds) * o.round_steps;
+  m.parser->train();
+  training::AdamW optimizer(*m.parser, o.weight_decay, 0.9, 0.98);
+  if (resumed.header.is_object()) optimizer.load(resumed, start);
+  const SoftScene scenes = SoftScene::fromSceneGraph(data.scenes);
+  const SoftExecutor executor;
+
+  std::vector<nlohmann::json> history = training::trimLog(o.log_path, start);
+  std::ofstream metrics(o.log_path, std::ios::app);
+  auto record = [&](nlohmann::json j) {
+    metrics << j.dump() << "\n" << std::flush;
+    history.push_back(std::move(j));
+  };
+  auto say = [&](const std::string& line) { log << (terminal ? "\r\033[K" : "") << line << "\n" << std::flush; };
+  auto checkpoint = [&](int64_t step) {
+    nlohmann::json t = {{"step", step}, {"total_steps", total}, {"searched_rounds", searched}, {"split", o.split},
+                        {"programs", o.programs}, {"qa_fraction", o.qa_fraction}, {"warm_steps", o.warm_steps},
+                        {"rounds", o.rounds}, {"round_steps", o.round_steps}, {"samples", o.samples}, {"search_questions", o.search_questions},
+                        {"temperature", o.temperature}, {"batch_size", o.batch_size},
+                        {"learning_rate", o.learning_rate}, {"weight_decay", o.weight_decay},
+                        {"answer_loss", o.answer_loss}, {"seed", o.seed}, {"qa_pairs", sel.qa.size()},
+                        {"train_questions", data.questions.size()}};
+    training::NamedTensors extra = optimizer.state();
+    extra.emplace_back("memory", memoryTensor(memory, max_program));
+    saveEngineModel(o.out_path, m, t, extra);
+  };
+  auto drawCurves = [&] {
+    training::CurveSeries loss{"blue: log10 loss", {}, 0, 1, true, 200, 80, 0};
+    training::CurveSeries acc{"red: val accuracy", {}, 0, 1, false, 0, 0, 200};
+    training::CurveSeries exact{"green: val program exact-match", {}, 0, 1, false, 0, 150, 0};
+    training::CurveSeries found{"grey: questions with a pseudo-program", {}, 0, 1, false, 120, 120, 120};
+    for (const auto& j : history) {
+      const double step = j.value("step", 0.0);
+      if (j.contains("loss")) loss.points.emplace_back(step, std::log10(std::max(1e-5, j["loss"].get<double>())));
+      if (j.contains("val")) {
+        acc.points.emplace_back(step, j["val"]["accuracy"].get<double>());
+        exact.points.emplace_back(step, j["val"]["program_exact_match"].get<double>());
+      }
+      if (j.contains("search")) found.points.emplace_back(step, j["search"]["with_program"].get<double>());
+    }
+    training::drawCurves(o.curves_path, {loss, acc, exact, found});
+  };
+  TrainQaResult result;
+  result.start_step = start;
+  auto runValidation = [&](int64_t step, const char* when) {
+    if (!validating) return;
+    nlohmann::json v = validate(m, val, o.val_questions);
+    m.parser->train();
+    result.last_validation = v;
+    record({{"step", step}, {"val", v}});
+    char line[200];
+    std::snprintf(line, sizeof line, "train: step %lld %s: val accuracy %.4f, program exact-match %.4f (%d questions)",
+                  static_cast<long long>(step), when, v["accuracy"].get<double>(),
+                  v["program_exact_match"].get<double>(), v["questions"].get<int>());
+    say(line);
+  };
+
+  // Search: sampled and greedy programs for every QA question, run with the exact executor; the most probable
+  // one that gives the gold answer becomes the question's pseudo-program.
+  auto search = [&](int round, int64_t step) {
+    const auto s0 = std::chrono::steady_clock::now();
+    const ClevrExecutor exact;
+    int64_t found_now = 0, greedy_right = 0;
+    const size_t chunk = 256;
+    const int64_t K = o.samples;
+    // This round's questions: all, or the round's slice of a seeded order (so rounds cover different ones).
+    std::vector<size_t> order(sel.qa.size());
+    for (size_t k = 0; k < order.size(); ++k) order[k] = k;
+    size_t count = order.size();
+    if (o.search_questions > 0 && static_cast<size_t>(o.search_questions) < order.size()) {
+      std::mt19937_64 shuffle_random(o.seed * 0xD1B54A32D192ED03ull + 5);
+      std::shuffle(order.begin(), order.end(), shuffle_random);
+      count = static_cast<size_t>(o.search_questions);
+      std::rotate(order.begin(), order.begin() + static_cast<long>((round * count) % order.size()), order.end());
+    }
+    for (size_t start_q = 0; start_q < count; start_q += chunk) {
+      const size_t end_q = std::min(count, start_q + chunk);
+      std::vector<std::string> texts;
+      for (size_t k = start_q; k < end_q; ++k) texts.push_back(data.questions[sel.qa[order[k]]].question);
+      const auto greedy = m.parse(texts, 128);
+      std::vector<program::DecodedProgram> sampled;
+      if (K > 0)
+        sampled = m.parse(texts, 128, K, o.seed * 1000003ull + static_cast<uint64_t>(round) * 7919ull + start_q,
+                          o.temperature);
+      for (size_t n = start_q; n < end_q; ++n) {
+        const size_t local = n - start_q, k = order[n];
+        const ClevrQuestion& q = data.questions[sel.qa[k]];
+        const SceneGraph& scene = data.scenes[data.scene_of[sel.qa[k]]];
+        std::set<std::vector<int>> tried;
+        const std::vector<int>* best = nullptr;
+        double best_lp = -1e300;
+        auto consider = [&](const program::DecodedProgram& d, bool is_greedy) {
+          if (!tried.insert(d.tokens).second) return;
+          const ExecutionResult r = exact.run(fromPostfix(d.tokens), scene);
+          if (!r.ok || r.answer != q.answer) return;
+          if (is_greedy) ++greedy_right;
+          if (d.log_probability > best_lp) best_lp = d.log_probability, best = &d.steps;
+        };
+        consider(greedy[local], true);
+        for (int64_t s = 0; s < K; ++s) consider(sampled[local * K + s], false);
+        if (best) {
+          memory[k] = *best;
+          ++found_now;
+        }
+      }
+    }
+    int64_t with_program = 0;
+    for (const auto& p : memory) with_program += p.empty() ? 0 : 1;
+    const double n = static_cast<double>(std::max<size_t>(1, count));
+    const double all = static_cast<double>(std::max<size_t>(1, sel.qa.size()));
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
+    record({{"step", step},
+            {"search", {{"round", round + 1}, {"found", found_now / n}, {"greedy_right", greedy_right / n},
+                        {"searched", count}, {"with_program", with_program / all}, {"seconds", seconds}}}});
+    char line[240];
+    std::snprintf(line, sizeof line,
+                  "train: round %d/%d search: %zu questions x (greedy + %d samples): greedy answers right %.2f%%, "
+                  "a consistent program for %.2f%% (%.2f%% hold one), %.0f s",
+                  round + 1, o.rounds, count, o.samples, 100 * greedy_right / n, 100 * found_now / n,
+                  100 * with_program / all, seconds);
+    say(line);
+  };
+
+  const double questions_per_step = o.batch_size;
+  double last_log = 0, last_checkpoint = 0, sum_loss = 0, sum_program = 0, sum_answer = 0;
+  int64_t window = 0, skipped_steps = 0;
+  if (start == 0 && warm_total == 0 && validating) runValidation(0, "(untrained)");
+  for (int64_t step = start; step < total; ++step) {
+    const bool in_warm = step < warm_total;
+    const int round = in_warm ? -1 : static_cast<int>((step - warm_total) / o.round_steps);
+    if (!in_warm && step == warm_total + round * o.round_steps && searched <= round) {
+      search(round, step);
+      searched = round + 1;
+      checkpoint(step);
+      last_checkpoint = elapsed();
+    }
+    // The pool: supervised programs, and (after the warm start) every pseudo-program found so far.
+    std::vector<size_t> pool;
+    for (size_t k = 0; k < warm_count; ++k) pool.push_back(k);
+    if (!in_warm)
+      for (size_t k = 0; k < memory.size(); ++k)
+        if (!memory[k].empty()) pool.push_back(warm_count + k);
+    if (pool.empty()) continue;  // --programs 0 and a search that found nothing: nothing to learn this round
+    std::mt19937_64 random(o.seed * 6364136223846793005ull + static_cast<uint64_t>(step));
+    std::uniform_int_distribution<size_t> pick(0, pool.size() - 1);
+    std::vector<std::vector<int64_t>> batch_ids;
+    std::vector<const std::vector<int>*> programs;
+    std::vector<int64_t> batch_scenes, batch_answers;
+    std::vector<std::vector<int>> targets(static_cast<size_t>(o.batch_size));
+    for (int b = 0; b < o.batch_size; ++b) {
+      const size_t k = pool[pick(random)];
+      targets[b] = k < warm_count ? gold_targets[k] : memory[k - warm_count];
+      batch_ids.push_back(ids[k]);
+      programs.push_back(&targets[b]);
+      batch_scenes.push_back(scene_of[k]);
+      batch_answers.push_back(answer_of[k]);
+    }
+    const Batch batch = makeBatch(batch_ids, programs, batch_scenes, batch_answers);
+    at::manual_seed(o.seed * 2862933555777941757ull + static_cast<uint64_t>(step));  // dropout masks, per step
+    const at::Tensor logits = m.parser->forward(batch.question, batch.inputs);  // [B, T, K]
+    const at::Tensor program_loss =
+        at::nll_loss(at::log_softmax(logits.reshape({-1, logits.size(-1)}), -1), batch.targets.reshape({-1}), {},
+                     at::Reduction::Mean, kPadToken);
+    at::Tensor loss = program_loss;
+    at::Tensor answer_loss = at::zeros({}, logits.options());
+    if (o.answer_loss > 0) {
+      // The soft program: the parser's distributions where the program runs, <pad> after its <end>.
+      const at::Tensor running = batch.targets.ne(kPadToken).unsqueeze(-1).to(logits.scalar_type());
+      const at::Tensor pad = at::zeros_like(logits).index_fill_(-1, at::tensor({int64_t{kPadToken}}), 1.0);
+      const at::Tensor tokens = at::softmax(logits, -1) * running + pad * (1 - running);
+      const SoftExecution r = executor.run(tokens, selectScenes(scenes, batch.scene_index));
+      const at::Tensor p = r.answer.gather(1, batch.answer.unsqueeze(1)).squeeze(1);
+      answer_loss = -at::log(p.clamp_min(1e-6)).mean();
+      loss = loss + o.answer_loss * answer_loss;
+    }
+    optimizer.zeroGrad();
+    loss.backward();
+    const double lr = training::warmupCosine(o.learning_rate, step, total, std::min<int64_t>(100, total / 10), 0.05);
+    if (!std::isfinite(optimizer.step(lr, 1.0))) ++skipped_steps;
+    const double value = loss.item<double>();
+    if (!std::isfinite(value))
+      throw std::runtime_error("train: the loss became " + std::to_string(value) + " at step " + std::to_string(step) +
+                               " (try a lower --lr)");
+    sum_loss += value;
+    sum_program += program_loss.item<double>();
+    sum_answer += answer_loss.item<double>();
+    ++window;
+
+    const int64_t done = step + 1;
+    const double now = elapsed();
+    if (now - last_log >= o.log_seconds || done == total) {
+      const double rate = (done - start) * questions_per_step / std::max(1e-9, now);
+      const double eta = (total - done) * questions_per_step / std::max(1e-9, rate);
+      record({{"step", done}, {"loss", sum_loss / window}, {"program_loss", sum_program / window},
+              {"answer_loss", sum_answer / window}, {"lr", lr}, {"questions_per_second", rate},
+              {"elapsed_seconds", now}, {"pool", pool.size()},
+              {"skipped_steps", skipped_steps}});
+      char line[240];
+      std::snprintf(line, sizeof line,
+                    "train: step %lld/%lld %s  loss %.4f (program %.4f answer %.4f)  %.0f questions/s  ETA %s",
+                    static_cast<long long>(done), static_cast<long long>(total),
+                    in_warm ? "warm start" : ("round " + std::to_string(round + 1)).c_str(), sum_loss / window,
+                    sum_program / window, sum_answer / window, rate, training::formatSeconds(eta).c_str());
+      if (terminal) log << "\r\033[K" << line << std::flush;
+      else log << line << "\n" << std::flush;
+      sum_loss = sum_program = sum_answer = 0;
+      window = 0;
+      last_log = now;
+    }
+    const bool phase_end = done == warm_total || (done > warm_total && (done - warm_total) % o.round_steps == 0);
+    if (phase_end) runValidation(done, done == warm_total ? "after the warm start" : "after a round");
+    const bool stopping = o.stop_at > 0 && done >= o.stop_at && done < total;
+    if (now - last_checkpoint >= o.checkpoint_seconds || done == total || stopping || phase_end) {
+      checkpoint(done);
+      drawCurves();
+      last_checkpoint = elapsed();
+    }
+    if (stopping) {
+      result.steps = done;
+      result.seconds = elapsed();
+      return result;
+    }
+  }
+  if (start >= total || total == 0) checkpoint(total);
+  drawCurves();
+  result.steps = total;
+  result.seconds = elapsed();
+  return result;
+}
+
+}  // namespace vqa::model

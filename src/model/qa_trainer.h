@@ -1,0 +1,66 @@
+// Training the engine from question-answer pairs with a few supervised programs (scenes from ground truth).
+//
+// The recipe: (1) warm start: the ProgramParser learns P supervised programs (a few per question family), read
+// with the question's phrases as placeholders it points at (program/concepts.h);
+// (2) rounds of search and learning: for every training question, K programs are sampled from the parser
+// (type-checked, grounded in the question's concept words) besides the greedy one, each is run with the exact
+// executor on the question's scene, and the most probable program that gives the gold answer becomes that
+// question's pseudo-program (kept until a better one is found); the parser then learns the pseudo-programs
+// and the supervised ones (cross-entropy) together with the answer likelihood of its soft program through the
+// differentiable SoftExecutor. Checkpoints are atomic and hold everything a resumed run needs to continue
+// exactly (weights, optimizer state, pseudo-programs, step).
+#pragma once
+#include <cstdint>
+#include <iosfwd>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "model/engine_model.h"
+
+namespace vqa::model {
+
+struct TrainQaOptions {
+  std::string data_dir, out_path;
+  std::string split = "train", val_split = "val";
+  std::string log_path;     // metrics log (JSON lines); default OUT.metrics.jsonl
+  std::string curves_path;  // PNG of the curves; default OUT.curves.png
+  int64_t programs = 270;   // supervised warm-start programs, spread evenly over the question families
+  double qa_fraction = 1.0; // share of the split's question-answer pairs used (a seeded random subset)
+  int64_t warm_steps = 600;
+  int rounds = 4;           // search-and-learn rounds
+  int64_t round_steps = 800;
+  int samples = 8;          // programs sampled per question and round
+  int64_t search_questions = 0;  // questions searched per round, a rotating slice of the QA pairs (0: all)
+  double temperature = 1.0;
+  int batch_size = 64;
+  double learning_rate = 1e-3;
+  double weight_decay = 0.01;
+  double answer_loss = 0;   // weight of the SoftExecutor answer likelihood (0: programs only)
+  int64_t stop_at = 0;      // > 0: checkpoint and stop after this step (resume later)
+  uint64_t seed = 0;
+  int threads = 1;
+  bool resume = false;
+  double checkpoint_seconds = 120;
+  double log_seconds = 10;
+  int val_questions = 1000; // validation questions after the warm start and each round (0: none)
+  EngineModelOptions model = [] {
+    EngineModelOptions m;
+    m.parser.max_program_tokens = 32;  // CLEVR's longest program is 25 tokens in postfix order, plus <end>
+    return m;
+  }();
+};
+
+struct TrainQaResult {
+  int64_t steps = 0, start_step = 0;
+  double seconds = 0;
+  nlohmann::json last_validation;  // {accuracy, program_exact_match, questions}
+};
+
+// Throws std::runtime_error("--option: problem") for an option out of range. Does no work.
+void checkTrainQaOptions(const TrainQaOptions& options);
+
+// Trains (or resumes) and writes OUT atomically at every checkpoint and at the end; progress lines go to `log`.
+TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log);
+
+}  // namespace vqa::model
