@@ -26,6 +26,7 @@
 #include "executor/symbolic_executor.h"
 #include "hopfield/threads.h"
 #include "model/qa_data.h"
+#include "program/concepts.h"
 #include "training/adamw.h"
 #include "training/training_log.h"
 
@@ -206,7 +207,9 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
   hopfield::set_compute_threads(o.threads);
   const bool terminal = &log == &std::cerr && isatty(fileno(stderr));
   const auto t0 = std::chrono::steady_clock::now();
+  double elapsed_before = 0;  // training seconds of the earlier processes of a resumed run
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  auto run_seconds = [&] { return elapsed_before + elapsed(); };
 
   // Resuming: the run's own settings come from the checkpoint, so the same run continues.
   training::ModelFile resumed;
@@ -220,6 +223,7 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
     try {
       start = t.at("step").get<int64_t>();
       searched = t.at("searched_rounds").get<int>();
+      elapsed_before = t.at("elapsed_seconds").get<double>();
       o.split = t.at("split").get<std::string>();
       o.programs = t.at("programs").get<int64_t>();
       o.qa_fraction = t.at("qa_fraction").get<double>();
@@ -284,6 +288,12 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
                                                                                  " is not one of CLEVR's answers");
   }
   const size_t warm_count = sel.warm.size();
+  std::vector<std::string> parser_texts(sel.qa.size());  // how the parser reads each QA question
+  std::vector<std::vector<std::vector<int>>> phrase_chains(sel.qa.size());
+  for (size_t k = 0; k < sel.qa.size(); ++k) {
+    parser_texts[k] = parserText(m.options, data.questions[sel.qa[k]].question);
+    phrase_chains[k] = m.phraseChains(data.questions[sel.qa[k]].question);
+  }
   std::vector<std::vector<int>> memory(sel.qa.size());  // pseudo-programs of the QA questions, as decoded
   if (resumed.header.is_object()) {
     const at::Tensor* saved = resumed.find("memory");
@@ -309,6 +319,7 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
   auto say = [&](const std::string& line) { log << (terminal ? "\r\033[K" : "") << line << "\n" << std::flush; };
   auto checkpoint = [&](int64_t step) {
     nlohmann::json t = {{"step", step}, {"total_steps", total}, {"searched_rounds", searched}, {"split", o.split},
+                        {"elapsed_seconds", run_seconds()},
                         {"programs", o.programs}, {"qa_fraction", o.qa_fraction}, {"warm_steps", o.warm_steps},
                         {"rounds", o.rounds}, {"round_steps", o.round_steps}, {"samples", o.samples}, {"search_questions", o.search_questions},
                         {"temperature", o.temperature}, {"batch_size", o.batch_size},
@@ -342,7 +353,7 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
     nlohmann::json v = validate(m, val, o.val_questions);
     m.parser->train();
     result.last_validation = v;
-    record({{"step", step}, {"val", v}});
+    record({{"step", step}, {"val", v}, {"elapsed_seconds", run_seconds()}});
     char line[200];
     std::snprintf(line, sizeof line, "train: step %lld %s: val accuracy %.4f, program exact-match %.4f (%d questions)",
                   static_cast<long long>(step), when, v["accuracy"].get<double>(),
@@ -368,6 +379,22 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
       count = static_cast<size_t>(o.search_questions);
       std::rotate(order.begin(), order.begin() + static_cast<long>((round * count) % order.size()), order.end());
     }
+    // 1. Each question's own candidates (greedy and sampled, pointer form) that give its gold answer.
+    struct Candidate {
+      std::vector<int> steps;
+      double log_probability;
+    };
+    std::vector<std::vector<Candidate>> consistent(count);
+    auto answers = [&](const std::vector<int>& steps, size_t k) {  // does this program answer QA question k?
+      const ClevrQuestion& q = data.questions[sel.qa[k]];
+      try {
+        const std::vector<int> tokens = program::expandProgram(steps, phrase_chains[k], numProgramTokens());
+        const ExecutionResult r = exact.run(fromPostfix(tokens), data.scenes[data.scene_of[sel.qa[k]]]);
+        return r.ok && r.answer == q.answer;
+      } catch (const std::exception&) {
+        return false;  // a pointer past this question's phrases, or a program that does not type-check
+      }
+    };
     for (size_t start_q = 0; start_q < count; start_q += chunk) {
       const size_t end_q = std::min(count, start_q + chunk);
       std::vector<std::string> texts;
@@ -379,22 +406,46 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
                           o.temperature);
       for (size_t n = start_q; n < end_q; ++n) {
         const size_t local = n - start_q, k = order[n];
-        const ClevrQuestion& q = data.questions[sel.qa[k]];
-        const SceneGraph& scene = data.scenes[data.scene_of[sel.qa[k]]];
         std::set<std::vector<int>> tried;
-        const std::vector<int>* best = nullptr;
-        double best_lp = -1e300;
         auto consider = [&](const program::DecodedProgram& d, bool is_greedy) {
-          if (!tried.insert(d.tokens).second) return;
-          const ExecutionResult r = exact.run(fromPostfix(d.tokens), scene);
-          if (!r.ok || r.answer != q.answer) return;
+          if (!tried.insert(d.steps).second || !answers(d.steps, k)) return;
           if (is_greedy) ++greedy_right;
-          if (d.log_probability > best_lp) best_lp = d.log_probability, best = &d.steps;
+          consistent[n].push_back({d.steps, d.log_probability});
         };
         consider(greedy[local], true);
         for (int64_t s = 0; s < K; ++s) consider(sampled[local * K + s], false);
-        if (best) {
-          memory[k] = *best;
+      }
+    }
+    // 2. Questions that read the same (phrases as placeholders) have the same program: per group, the
+    // candidate that answers the most of its questions is each question's pseudo-program where it answers
+    // it; a program that is right by chance on one scene rarely is on the others.
+    std::map<std::string, std::vector<size_t>> groups;
+    for (size_t n = 0; n < count; ++n) groups[parser_texts[order[n]]].push_back(n);
+    for (const auto& [text, members] : groups) {
+      std::map<std::vector<int>, int> votes;
+      for (size_t n : members)
+        for (const auto& c : consistent[n]) ++votes[c.steps];
+      std::vector<std::pair<int, const std::vector<int>*>> ranked;
+      for (const auto& [steps, v] : votes) ranked.push_back({v, &steps});
+      std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+      if (ranked.size() > 16) ranked.resize(16);
+      const std::vector<int>* shared = nullptr;
+      int best_score = 0;
+      for (const auto& [v, steps] : ranked) {
+        int score = 0;
+        for (size_t n : members) score += answers(*steps, order[n]) ? 1 : 0;
+        if (score > best_score) best_score = score, shared = steps;
+      }
+      for (size_t n : members) {
+        const size_t k = order[n];
+        if (shared && answers(*shared, k)) {
+          memory[k] = *shared;
+          ++found_now;
+        } else if (!consistent[n].empty()) {
+          const auto best = std::max_element(consistent[n].begin(), consistent[n].end(), [](const auto& a, const auto& b) {
+            return a.log_probability < b.log_probability;
+          });
+          memory[k] = best->steps;
           ++found_now;
         }
       }
@@ -405,6 +456,7 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
     const double all = static_cast<double>(std::max<size_t>(1, sel.qa.size()));
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - s0).count();
     record({{"step", step},
+            {"elapsed_seconds", run_seconds()},
             {"search", {{"round", round + 1}, {"found", found_now / n}, {"greedy_right", greedy_right / n},
                         {"searched", count}, {"with_program", with_program / all}, {"seconds", seconds}}}});
     char line[240];
@@ -488,7 +540,7 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
       const double eta = (total - done) * questions_per_step / std::max(1e-9, rate);
       record({{"step", done}, {"loss", sum_loss / window}, {"program_loss", sum_program / window},
               {"answer_loss", sum_answer / window}, {"lr", lr}, {"questions_per_second", rate},
-              {"elapsed_seconds", now}, {"pool", pool.size()},
+              {"elapsed_seconds", elapsed_before + now}, {"pool", pool.size()},
               {"skipped_steps", skipped_steps}});
       char line[240];
       std::snprintf(line, sizeof line,

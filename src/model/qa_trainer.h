@@ -4,8 +4,9 @@
 // with the question's phrases as placeholders it points at (program/concepts.h);
 // (2) rounds of search and learning: for every training question, K programs are sampled from the parser
 // (type-checked, grounded in the question's concept words) besides the greedy one, each is run with the exact
-// executor on the question's scene, and the most probable program that gives the gold answer becomes that
-// question's pseudo-program (kept until a better one is found); the parser then learns the pseudo-programs
+// executor on the question's scene; questions that read the same (phrases as placeholders) share the
+// candidate that answers most of them, else a question keeps its own most probable consistent program, as
+// its pseudo-program (kept until a better one is found); the parser then learns the pseudo-programs
 // and the supervised ones (cross-entropy) together with the answer likelihood of its soft program through the
 // differentiable SoftExecutor. Checkpoints are atomic and hold everything a resumed run needs to continue
 // exactly (weights, optimizer state, pseudo-programs, step).
