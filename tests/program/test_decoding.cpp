@@ -1,6 +1,6 @@
 // Tests of incremental, sampled and concept-grounded decoding: incremental decoding reproduces the teacher-forced
 // logits (the slow exact path), sampling is reproducible and type-checked, the concept mask keeps filters to what
-// the question names, and the options survive their JSON form.
+// the question names, phrases cover the real questions' programs, and the options survive their JSON form.
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
@@ -11,8 +11,10 @@
 #include <vector>
 
 #include "core/typed_program.h"
+#include "datasets/clevr/clevr_io.h"
 #include "program/concepts.h"
 #include "program/program_parser.h"
+#include "test_support.h"
 
 namespace vqa::program {
 namespace {
@@ -113,6 +115,34 @@ TEST(Decoding, ConceptMaskFollowsTheQuestionsWords) {
   const auto decoded = model->decodeBatch({{2, 5, 6, 3}, {2, 7, 8, 3}}, o);
   for (size_t k = 0; k < decoded.size(); ++k)
     for (int token : decoded[k].tokens) EXPECT_TRUE(masks[k / 8][token]) << programTokens()[token].text;
+}
+
+// Phrases against the reference programs of real CLEVR questions: every filter run and relate step of the
+// gold program is one of the question's phrases, and pointing then expanding gives the program back.
+TEST(Decoding, PhrasesCoverTheRealQuestionsPrograms) {
+  VQA_REQUIRE_SHARED(shared);
+  int questions = 0, pointers = 0;
+  for (const char* name : {"CLEVR_train_questions_q0-39.json", "CLEVR_val_questions_img0_7q.json"}) {
+    const ClevrQuestions file = readClevrQuestions(shared + "/data/clevr-real/questions/" + name);
+    for (const auto& q : file.questions) {
+      ASSERT_TRUE(q.has_program) << q.question;
+      const std::vector<int> gold = toPostfix(resolveProgram(q.program));
+      const PhraseView view = phraseView(q.question);
+      const int base = numProgramTokens();
+      const std::vector<int> pointed = pointProgram(gold, view.chains, base);
+      EXPECT_EQ(expandProgram(pointed, view.chains, base), gold) << q.question;
+      for (int token : pointed) {
+        EXPECT_TRUE(token >= base || (programTokens()[token].node.op != Op::Filter &&
+                                      programTokens()[token].node.op != Op::Relate))
+            << q.question << ": " << programTokens()[token].text << " is no phrase of " << view.question;
+        pointers += token >= base;
+      }
+      EXPECT_EQ(view.question.find("cube"), std::string::npos) << view.question;
+      ++questions;
+    }
+  }
+  EXPECT_EQ(questions, 47);
+  EXPECT_GT(pointers, 47);
 }
 
 TEST(Decoding, OptionsSurviveTheirJsonForm) {
