@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "core/errors.h"
+#include "core/progress.h"
 #include "core/typed_program.h"
 #include "core/vocab.h"
 #include "executor/soft_executor.h"
@@ -395,8 +396,11 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
         return false;  // a pointer past this question's phrases, or a program that does not type-check
       }
     };
+    Progress progress("train: round " + std::to_string(round + 1) + " search", static_cast<int64_t>(count),
+                      "questions", &log);
     for (size_t start_q = 0; start_q < count; start_q += chunk) {
       const size_t end_q = std::min(count, start_q + chunk);
+      progress.set(static_cast<int64_t>(start_q));
       std::vector<std::string> texts;
       for (size_t k = start_q; k < end_q; ++k) texts.push_back(data.questions[sel.qa[order[k]]].question);
       const auto greedy = m.parse(texts, 128);
@@ -416,6 +420,7 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
         for (int64_t s = 0; s < K; ++s) consider(sampled[local * K + s], false);
       }
     }
+    progress.finish();
     // 2. Questions that read the same (phrases as placeholders) have the same program: per group, the
     // candidate that answers the most of its questions is each question's pseudo-program where it answers
     // it; a program that is right by chance on one scene rarely is on the others.
