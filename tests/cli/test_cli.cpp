@@ -256,7 +256,7 @@ TEST(Cli, OutputPathsAreCheckedBeforeAnyWorkAndNoOutputIsLeft) {
   EXPECT_EQ(errorLine(same), "--json and --predictions name the same file " + predictions);
   const RunResult clevr = runVqa("eval --scenes " + scratchFile("scenes.json", kScene) + " --questions " + questions +
                                  " --scene oracle --program oracle --predictions " + predictions);
-  EXPECT_EQ(errorLine(clevr), "--predictions is written for GQA only (--dataset gqa)");
+  EXPECT_EQ(errorLine(clevr), "--predictions is written for GQA (--dataset gqa) and for --model");
   EXPECT_EQ(errorLine(runVqa("check-programs --dataset gqa --questions " + questions + " --json \"\"")),
             "--json: the path is empty");
   EXPECT_EQ(errorLine(runVqa("score-gqa --predictions " + questions + " --questions " + questions + " --json " + dir)),
