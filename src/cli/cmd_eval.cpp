@@ -41,6 +41,7 @@ struct EvalOptions {
   bool skip_missing_scenes = false;
   int batch_size = 256;  // soft executor: questions per batch
   int threads = 1;       // soft executor and model: torch (and OpenBLAS) threads
+  int retry_samples = model::kDefaultRetrySamples;  // model: sampled programs tried where the greedy one cannot run
   std::string model, data_dir, split = "val";  // a trained model on a dataset folder
 };
 
@@ -235,7 +236,8 @@ void evalModel(const EvalOptions& o, OutputFiles& outputs) {
   for (size_t start = 0; start < texts.size(); start += chunk) {
     const size_t end = std::min(texts.size(), start + chunk);
     auto part = model::answerWithScenes(*loaded.model, {texts.begin() + start, texts.begin() + end},
-                                        {scenes.begin() + start, scenes.begin() + end}, o.batch_size);
+                                        {scenes.begin() + start, scenes.begin() + end}, o.batch_size,
+                                        o.retry_samples);
     for (auto& a : part) answers.push_back(std::move(a));
     progress.advance(static_cast<int64_t>(end - start));
   }
@@ -258,7 +260,8 @@ void evalModel(const EvalOptions& o, OutputFiles& outputs) {
   nlohmann::json out = tally.toJson();
   out["program_exact_match"] = with_program ? nlohmann::json(static_cast<double>(exact) / with_program) : nlohmann::json();
   out["mode"] = {{"scene", "oracle"}, {"program", "model"}, {"model", o.model}, {"split", o.split},
-                 {"threads", o.threads}, {"batch_size", o.batch_size}};
+                 {"threads", o.threads}, {"batch_size", o.batch_size},
+                 {"retry_samples", o.retry_samples}};
   out["seconds"] = seconds;
   out["questions_per_second"] = seconds > 0 ? static_cast<double>(answers.size()) / seconds : 0.0;
   printClevrSummary(out);
@@ -361,6 +364,10 @@ static Registrar reg("eval", "Evaluate question answering (oracle scenes and pro
       ->check(CLI::IsMember({"symbolic", "soft"}));
   app.add_option("--batch-size", o->batch_size, "soft executor or model: questions per batch")->check(CLI::Range(1, 65536));
   app.add_option("--threads", o->threads, "soft executor or model: torch and OpenBLAS threads")->check(CLI::Range(1, 256));
+  app.add_option("--retry-samples", o->retry_samples,
+                 "--model: where the greedy program cannot run on its scene, try this many sampled programs and keep "
+                 "the most probable that runs (0: never)")
+      ->check(CLI::Range(0, 256));
   CLI::Option* json = app.add_option("--json", o->json, "write results as JSON to this file");
   CLI::Option* predictions =
       app.add_option("--predictions", o->predictions,

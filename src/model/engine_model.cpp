@@ -3,6 +3,7 @@
 
 #include <ATen/core/grad_mode.h>
 
+#include <limits>
 #include <stdexcept>
 
 #include "core/typed_program.h"
@@ -90,8 +91,7 @@ void saveEngineModel(const std::string& path, EngineModel& model, const nlohmann
                            {"vocabularies", vocabularies()}};
   if (training.is_object()) header["training"] = training;
   training::NamedTensors tensors;
-  for (auto& p : model.parser->named_parameters()) tensors.emplace_back("program." + p.key(), p.value());
-  for (auto& b : model.parser->named_buffers()) tensors.emplace_back("program." + b.key(), b.value());
+  training::appendModuleTensors(*model.parser, "program", &tensors);
   for (const auto& e : extra) tensors.push_back(e);
   training::writeModelFile(path, header, tensors);
 }
@@ -120,31 +120,53 @@ LoadedEngineModel loadEngineModel(const std::string& path) {
     throw std::runtime_error(path + ": the tokenizer has " + std::to_string(tokenizer.size()) +
                              " words but the parser expects " + std::to_string(options.parser.question_vocab_size));
   out.model = std::make_unique<EngineModel>(std::move(tokenizer), options);
-  at::NoGradGuard no_grad;
-  auto assign = [&](const std::string& name, at::Tensor& target) {
-    const at::Tensor* t = out.file.find("program." + name);
-    if (!t) throw std::runtime_error(path + ": no tensor program." + name);
-    if (!t->sizes().equals(target.sizes()) || t->scalar_type() != target.scalar_type())
-      throw std::runtime_error(path + ": tensor program." + name + " has the wrong shape or type");
-    target.copy_(*t);
-  };
-  for (auto& p : out.model->parser->named_parameters()) assign(p.key(), p.value());
-  for (auto& b : out.model->parser->named_buffers()) assign(b.key(), b.value());
+  training::loadModuleTensors(out.file, path, "program", *out.model->parser);
   out.model->parser->eval();
   return out;
 }
 
 std::vector<AnsweredQuestion> answerWithScenes(EngineModel& model, const std::vector<std::string>& questions,
-                                               const std::vector<const SceneGraph*>& scenes, int batch_size) {
+                                               const std::vector<const SceneGraph*>& scenes, int batch_size,
+                                               int retry_samples) {
   if (questions.size() != scenes.size()) throw std::invalid_argument("answerWithScenes: one scene per question");
   const std::vector<program::DecodedProgram> decoded = model.parse(questions, batch_size);
   const ClevrExecutor executor;
   std::vector<AnsweredQuestion> out(questions.size());
+  auto complete = [&](const program::DecodedProgram& d, size_t k) {
+    return !model.options.phrase_pointers ||
+           program::coversPhrases(model.parserTargets(questions[k], d.tokens), model.phraseChains(questions[k]),
+                                  numProgramTokens());
+  };
+  std::vector<size_t> retry;
   for (size_t k = 0; k < questions.size(); ++k) {
     out[k].program = decoded[k].tokens;
     const ExecutionResult r = executor.run(fromPostfix(decoded[k].tokens), *scenes[k]);
     if (r.ok) out[k].answer = r.answer;
     else out[k].error = r.error;
+    if (!r.ok || !complete(decoded[k], k)) retry.push_back(k);
+  }
+  if (retry_samples <= 0) return out;
+  for (size_t k : retry) {
+    // Seeded by the question's text (FNV-1a), so its answer does not depend on the batch it came in.
+    uint64_t seed = 1469598103934665603ull;
+    for (unsigned char c : questions[k]) seed = (seed ^ c) * 1099511628211ull;
+    const auto sampled = model.parse({questions[k]}, retry_samples, retry_samples, seed, /*temperature=*/1.0);
+    // The most probable sample that runs and uses every phrase; else (the greedy one could not run) the most
+    // probable that runs.
+    const bool greedy_runs = out[k].error.empty();
+    double best = -std::numeric_limits<double>::infinity();
+    bool best_complete = false;
+    for (const program::DecodedProgram& d : sampled) {
+      const bool whole = complete(d, k);
+      if (greedy_runs && !whole) continue;
+      if (best_complete && !whole) continue;
+      if (whole == best_complete && d.log_probability <= best) continue;
+      const ExecutionResult r = executor.run(fromPostfix(d.tokens), *scenes[k]);
+      if (!r.ok) continue;
+      best = d.log_probability;
+      best_complete = whole;
+      out[k] = {d.tokens, r.answer, ""};
+    }
   }
   return out;
 }

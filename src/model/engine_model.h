@@ -71,8 +71,15 @@ struct AnsweredQuestion {
   std::string answer;        // empty when the program could not run
   std::string error;
 };
-// Parses each question and runs its program with the exact executor on the given scene.
+// Parses each question and runs its program with the exact executor on the given scene. Execution- and
+// coverage-guided: where the greedy program cannot run on its scene (`unique` of no object or of several) or
+// leaves one of the question's phrases unused (program/concepts.h: coversPhrases), `retry_samples` sampled
+// programs (seeded by the question, so answers are reproducible) are tried and the most probable one that
+// runs and uses every phrase is kept (failing that, where the greedy one cannot run, the most probable that
+// runs); 0 keeps the greedy program whatever happens. The answer is never consulted.
+constexpr int kDefaultRetrySamples = 16;
 std::vector<AnsweredQuestion> answerWithScenes(EngineModel& model, const std::vector<std::string>& questions,
-                                               const std::vector<const SceneGraph*>& scenes, int batch_size = 64);
+                                               const std::vector<const SceneGraph*>& scenes, int batch_size = 64,
+                                               int retry_samples = kDefaultRetrySamples);
 
 }  // namespace vqa::model

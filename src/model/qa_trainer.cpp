@@ -29,6 +29,7 @@
 #include "model/qa_data.h"
 #include "program/concepts.h"
 #include "training/adamw.h"
+#include "training/model_file.h"
 #include "training/training_log.h"
 
 namespace vqa::model {
@@ -117,11 +118,16 @@ nlohmann::json validate(EngineModel& model, const QaDataset& val, int limit) {
 }
 
 // A batch of (question, program) pairs for teacher forcing, with each question's scene and answer.
+// `accepted` [B, T, V] marks every output that is as right as the target: a pointer at any phrase whose chain
+// equals the target phrase's ("right of the cube right of the ball": either "right" expands the same), so the
+// loss never pushes the parser towards one of two equal phrases; elsewhere only the target (and <pad> at
+// padded steps, which the loss masks out).
 struct Batch {
-  at::Tensor question, inputs, targets, scene_index, answer;
+  at::Tensor question, inputs, targets, accepted, scene_index, answer;
 };
 
 Batch makeBatch(const std::vector<std::vector<int64_t>>& ids, const std::vector<const std::vector<int>*>& programs,
+                const std::vector<const std::vector<std::vector<int>>*>& chains, int64_t outputs,
                 const std::vector<int64_t>& scene_index, const std::vector<int64_t>& answer) {
   int64_t S = 1, T = 1;
   for (size_t b = 0; b < ids.size(); ++b) {
@@ -130,10 +136,12 @@ Batch makeBatch(const std::vector<std::vector<int64_t>>& ids, const std::vector<
   }
   const int64_t B = static_cast<int64_t>(ids.size());
   Batch batch{at::zeros({B, S}, at::kLong), at::zeros({B, T}, at::kLong), at::zeros({B, T}, at::kLong),
-              at::tensor(scene_index, at::kLong), at::tensor(answer, at::kLong)};
+              at::zeros({B, T, outputs}, at::kBool), at::tensor(scene_index, at::kLong), at::tensor(answer, at::kLong)};
   auto q = batch.question.accessor<int64_t, 2>();
   auto in = batch.inputs.accessor<int64_t, 2>();
   auto out = batch.targets.accessor<int64_t, 2>();
+  auto ok = batch.accepted.accessor<bool, 3>();
+  const int pointer_base = numProgramTokens();
   for (int64_t b = 0; b < B; ++b) {
     for (size_t s = 0; s < ids[b].size(); ++s) q[b][s] = ids[b][s];
     const std::vector<int>& p = *programs[b];
@@ -141,8 +149,16 @@ Batch makeBatch(const std::vector<std::vector<int64_t>>& ids, const std::vector<
     for (size_t t = 0; t < p.size(); ++t) {
       in[b][t + 1] = p[t];
       out[b][t] = p[t];
+      ok[b][t][p[t]] = true;
+      const size_t phrase = static_cast<size_t>(p[t] - pointer_base);
+      if (p[t] >= pointer_base && chains[b] && phrase < chains[b]->size())
+        for (size_t other = 0; other < chains[b]->size(); ++other)
+          if ((*chains[b])[other] == (*chains[b])[phrase] && pointer_base + static_cast<int64_t>(other) < outputs)
+            ok[b][t][pointer_base + static_cast<int64_t>(other)] = true;
     }
     out[b][p.size()] = kEndToken;
+    ok[b][p.size()][kEndToken] = true;
+    for (int64_t t = static_cast<int64_t>(p.size()) + 1; t < T; ++t) ok[b][t][kPadToken] = true;
   }
   return batch;
 }
@@ -167,13 +183,7 @@ std::vector<std::vector<int>> memoryFromTensor(const at::Tensor& t) {
 }  // namespace
 
 void checkTrainQaOptions(const TrainQaOptions& o) {
-  auto range = [](const char* option, double v, double lo, double hi) {
-    if (!std::isfinite(v) || v < lo || v > hi) {
-      std::ostringstream s;
-      s << option << ": must be in [" << lo << ", " << hi << "] (got " << v << ")";
-      throw std::runtime_error(s.str());
-    }
-  };
+  const auto range = training::checkOptionRange;
   range("--programs", static_cast<double>(o.programs), 0, 1e7);
   range("--qa-fraction", o.qa_fraction, 1e-6, 1.0);
   range("--warm-steps", static_cast<double>(o.warm_steps), 0, 1e8);
@@ -278,10 +288,12 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
   std::vector<int> used = sel.warm;
   used.insert(used.end(), sel.qa.begin(), sel.qa.end());
   std::vector<std::vector<int64_t>> ids(used.size());
+  std::vector<std::vector<std::vector<int>>> chains_of(used.size());  // each question's phrase chains
   std::vector<int64_t> scene_of(used.size()), answer_of(used.size());
   for (size_t k = 0; k < used.size(); ++k) {
     const ClevrQuestion& q = data.questions[used[k]];
     ids[k] = m.encode(q.question);
+    chains_of[k] = m.phraseChains(q.question);
     scene_of[k] = data.scene_of[used[k]];
     answer_of[k] = clevr::answerIndex(q.answer);
     if (answer_of[k] < 0)
@@ -290,11 +302,7 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
   }
   const size_t warm_count = sel.warm.size();
   std::vector<std::string> parser_texts(sel.qa.size());  // how the parser reads each QA question
-  std::vector<std::vector<std::vector<int>>> phrase_chains(sel.qa.size());
-  for (size_t k = 0; k < sel.qa.size(); ++k) {
-    parser_texts[k] = parserText(m.options, data.questions[sel.qa[k]].question);
-    phrase_chains[k] = m.phraseChains(data.questions[sel.qa[k]].question);
-  }
+  for (size_t k = 0; k < sel.qa.size(); ++k) parser_texts[k] = parserText(m.options, data.questions[sel.qa[k]].question);
   std::vector<std::vector<int>> memory(sel.qa.size());  // pseudo-programs of the QA questions, as decoded
   if (resumed.header.is_object()) {
     const at::Tensor* saved = resumed.find("memory");
@@ -362,8 +370,8 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
     say(line);
   };
 
-  // Search: sampled and greedy programs for every QA question, run with the exact executor; the most probable
-  // one that gives the gold answer becomes the question's pseudo-program.
+  // Search: sampled and greedy programs run with the exact executor on the QA questions; a program that gives
+  // the gold answer becomes the question's pseudo-program.
   auto search = [&](int round, int64_t step) {
     const auto s0 = std::chrono::steady_clock::now();
     const ClevrExecutor exact;
@@ -380,79 +388,92 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
       count = static_cast<size_t>(o.search_questions);
       std::rotate(order.begin(), order.begin() + static_cast<long>((round * count) % order.size()), order.end());
     }
-    // 1. Each question's own candidates (greedy and sampled, pointer form) that give its gold answer.
+    // Questions that read the same (phrases as placeholders) have the same program in pointer form, so the
+    // search decodes per group, not per question: greedy + K sampled programs of up to 4 of its questions.
+    // Every candidate is run on every question of the group; the one that answers the most of them becomes
+    // the pseudo-program of each question it answers (a program right by chance on one scene rarely is on
+    // the others), and a question it does not answer takes the best-supported candidate that answers it.
+    // Only candidates that use all the question's phrases count (see `complete`).
+    std::map<std::string, std::vector<size_t>> by_text;
+    for (size_t n = 0; n < count; ++n) by_text[parser_texts[order[n]]].push_back(n);
+    std::vector<const std::vector<size_t>*> groups;
+    for (const auto& [text, members] : by_text) groups.push_back(&members);
+    const size_t kDecodedPerGroup = 4;
+    std::vector<size_t> decoded_questions;  // indices into order
+    std::vector<size_t> decoded_group;
+    for (size_t g = 0; g < groups.size(); ++g)
+      for (size_t r = 0; r < std::min(kDecodedPerGroup, groups[g]->size()); ++r) {
+        decoded_questions.push_back((*groups[g])[r]);
+        decoded_group.push_back(g);
+      }
     struct Candidate {
       std::vector<int> steps;
       double log_probability;
+      bool greedy_of_first;  // the greedy program of the group's first question
     };
-    std::vector<std::vector<Candidate>> consistent(count);
+    std::vector<std::vector<Candidate>> candidates(groups.size());
+    std::vector<std::set<std::vector<int>>> seen(groups.size());
     auto answers = [&](const std::vector<int>& steps, size_t k) {  // does this program answer QA question k?
       const ClevrQuestion& q = data.questions[sel.qa[k]];
       try {
-        const std::vector<int> tokens = program::expandProgram(steps, phrase_chains[k], numProgramTokens());
+        const std::vector<int> tokens = program::expandProgram(steps, chains_of[warm_count + k], numProgramTokens());
         const ExecutionResult r = exact.run(fromPostfix(tokens), data.scenes[data.scene_of[sel.qa[k]]]);
         return r.ok && r.answer == q.answer;
       } catch (const std::exception&) {
         return false;  // a pointer past this question's phrases, or a program that does not type-check
       }
     };
+    // A pseudo-program must use every phrase of its question (program/concepts.h: coversPhrases), so one that
+    // skips a hop and gives the right answer by luck is never learnt.
+    auto complete = [&](const std::vector<int>& steps, size_t k) {
+      return !m.options.phrase_pointers || program::coversPhrases(steps, chains_of[warm_count + k], numProgramTokens());
+    };
     Progress progress("train: round " + std::to_string(round + 1) + " search", static_cast<int64_t>(count),
                       "questions", &log);
-    for (size_t start_q = 0; start_q < count; start_q += chunk) {
-      const size_t end_q = std::min(count, start_q + chunk);
-      progress.set(static_cast<int64_t>(start_q));
+    for (size_t start_q = 0; start_q < decoded_questions.size(); start_q += chunk) {
+      const size_t end_q = std::min(decoded_questions.size(), start_q + chunk);
+      progress.set(static_cast<int64_t>(static_cast<double>(start_q) / decoded_questions.size() * count));
       std::vector<std::string> texts;
-      for (size_t k = start_q; k < end_q; ++k) texts.push_back(data.questions[sel.qa[order[k]]].question);
+      for (size_t k = start_q; k < end_q; ++k) texts.push_back(data.questions[sel.qa[order[decoded_questions[k]]]].question);
       const auto greedy = m.parse(texts, 128);
       std::vector<program::DecodedProgram> sampled;
       if (K > 0)
         sampled = m.parse(texts, 128, K, o.seed * 1000003ull + static_cast<uint64_t>(round) * 7919ull + start_q,
                           o.temperature);
       for (size_t n = start_q; n < end_q; ++n) {
-        const size_t local = n - start_q, k = order[n];
-        std::set<std::vector<int>> tried;
-        auto consider = [&](const program::DecodedProgram& d, bool is_greedy) {
-          if (!tried.insert(d.steps).second || !answers(d.steps, k)) return;
-          if (is_greedy) ++greedy_right;
-          consistent[n].push_back({d.steps, d.log_probability});
+        const size_t local = n - start_q, g = decoded_group[n];
+        const bool first = n == 0 || decoded_group[n - 1] != g;
+        auto consider = [&](const program::DecodedProgram& d, bool greedy_of_first) {
+          if (seen[g].insert(d.steps).second) candidates[g].push_back({d.steps, d.log_probability, greedy_of_first});
         };
-        consider(greedy[local], true);
+        consider(greedy[local], first);
         for (int64_t s = 0; s < K; ++s) consider(sampled[local * K + s], false);
       }
     }
     progress.finish();
-    // 2. Questions that read the same (phrases as placeholders) have the same program: per group, the
-    // candidate that answers the most of its questions is each question's pseudo-program where it answers
-    // it; a program that is right by chance on one scene rarely is on the others.
-    std::map<std::string, std::vector<size_t>> groups;
-    for (size_t n = 0; n < count; ++n) groups[parser_texts[order[n]]].push_back(n);
-    for (const auto& [text, members] : groups) {
-      std::map<std::vector<int>, int> votes;
-      for (size_t n : members)
-        for (const auto& c : consistent[n]) ++votes[c.steps];
-      std::vector<std::pair<int, const std::vector<int>*>> ranked;
-      for (const auto& [steps, v] : votes) ranked.push_back({v, &steps});
-      std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-      if (ranked.size() > 16) ranked.resize(16);
-      const std::vector<int>* shared = nullptr;
-      int best_score = 0;
-      for (const auto& [v, steps] : ranked) {
-        int score = 0;
-        for (size_t n : members) score += answers(*steps, order[n]) ? 1 : 0;
-        if (score > best_score) best_score = score, shared = steps;
-      }
-      for (size_t n : members) {
-        const size_t k = order[n];
-        if (shared && answers(*shared, k)) {
-          memory[k] = *shared;
-          ++found_now;
-        } else if (!consistent[n].empty()) {
-          const auto best = std::max_element(consistent[n].begin(), consistent[n].end(), [](const auto& a, const auto& b) {
-            return a.log_probability < b.log_probability;
-          });
-          memory[k] = best->steps;
-          ++found_now;
+    for (size_t g = 0; g < groups.size(); ++g) {
+      const std::vector<size_t>& members = *groups[g];
+      // right[c][i]: candidate c answers member i.
+      std::vector<std::vector<bool>> right(candidates[g].size(), std::vector<bool>(members.size()));
+      std::vector<int> votes(candidates[g].size(), 0);
+      for (size_t c = 0; c < candidates[g].size(); ++c)
+        for (size_t i = 0; i < members.size(); ++i) {
+          right[c][i] = complete(candidates[g][c].steps, order[members[i]]) &&
+                        answers(candidates[g][c].steps, order[members[i]]);
+          votes[c] += right[c][i];
+          if (right[c][i] && candidates[g][c].greedy_of_first) ++greedy_right;
         }
+      auto better = [&](size_t a, size_t b) {  // more questions answered, then more probable
+        return votes[a] != votes[b] ? votes[a] > votes[b]
+                                    : candidates[g][a].log_probability > candidates[g][b].log_probability;
+      };
+      for (size_t i = 0; i < members.size(); ++i) {
+        size_t best = candidates[g].size();
+        for (size_t c = 0; c < candidates[g].size(); ++c)
+          if (right[c][i] && (best == candidates[g].size() || better(c, best))) best = c;
+        if (best == candidates[g].size()) continue;
+        memory[order[members[i]]] = candidates[g][best].steps;
+        ++found_now;
       }
     }
     int64_t with_program = 0;
@@ -463,13 +484,14 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
     record({{"step", step},
             {"elapsed_seconds", run_seconds()},
             {"search", {{"round", round + 1}, {"found", found_now / n}, {"greedy_right", greedy_right / n},
-                        {"searched", count}, {"with_program", with_program / all}, {"seconds", seconds}}}});
-    char line[240];
+                        {"searched", count}, {"groups", groups.size()}, {"decoded", decoded_questions.size()},
+                        {"with_program", with_program / all}, {"seconds", seconds}}}});
+    char line[320];
     std::snprintf(line, sizeof line,
-                  "train: round %d/%d search: %zu questions x (greedy + %d samples): greedy answers right %.2f%%, "
-                  "a consistent program for %.2f%% (%.2f%% hold one), %.0f s",
-                  round + 1, o.rounds, count, o.samples, 100 * greedy_right / n, 100 * found_now / n,
-                  100 * with_program / all, seconds);
+                  "train: round %d/%d search: %zu questions in %zu groups, %zu decoded x (greedy + %d samples): "
+                  "group's greedy answers right %.2f%%, a consistent program for %.2f%% (%.2f%% hold one), %.0f s",
+                  round + 1, o.rounds, count, groups.size(), decoded_questions.size(), o.samples,
+                  100 * greedy_right / n, 100 * found_now / n, 100 * with_program / all, seconds);
     say(line);
   };
 
@@ -497,6 +519,7 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
     std::uniform_int_distribution<size_t> pick(0, pool.size() - 1);
     std::vector<std::vector<int64_t>> batch_ids;
     std::vector<const std::vector<int>*> programs;
+    std::vector<const std::vector<std::vector<int>>*> batch_chains;
     std::vector<int64_t> batch_scenes, batch_answers;
     std::vector<std::vector<int>> targets(static_cast<size_t>(o.batch_size));
     for (int b = 0; b < o.batch_size; ++b) {
@@ -504,22 +527,25 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
       targets[b] = k < warm_count ? gold_targets[k] : memory[k - warm_count];
       batch_ids.push_back(ids[k]);
       programs.push_back(&targets[b]);
+      batch_chains.push_back(&chains_of[k]);
       batch_scenes.push_back(scene_of[k]);
       batch_answers.push_back(answer_of[k]);
     }
-    const Batch batch = makeBatch(batch_ids, programs, batch_scenes, batch_answers);
+    const Batch batch = makeBatch(batch_ids, programs, batch_chains, numProgramTokens() + m.options.parser.pointer_tokens,
+                                  batch_scenes, batch_answers);
     at::manual_seed(o.seed * 2862933555777941757ull + static_cast<uint64_t>(step));  // dropout masks, per step
     const at::Tensor logits = m.parser->forward(batch.question, batch.inputs);  // [B, T, K]
-    const at::Tensor program_loss =
-        at::nll_loss(at::log_softmax(logits.reshape({-1, logits.size(-1)}), -1), batch.targets.reshape({-1}), {},
-                     at::Reduction::Mean, kPadToken);
+    // -log of the probability of the accepted outputs, averaged over the steps that are not padding.
+    const at::Tensor log_p = at::log_softmax(logits, -1).masked_fill(batch.accepted.logical_not(), -1e9);
+    const at::Tensor running = batch.targets.ne(kPadToken).to(logits.scalar_type());
+    const at::Tensor program_loss = -(at::logsumexp(log_p, -1) * running).sum() / running.sum().clamp_min(1);
     at::Tensor loss = program_loss;
     at::Tensor answer_loss = at::zeros({}, logits.options());
     if (o.answer_loss > 0) {
       // The soft program: the parser's distributions where the program runs, <pad> after its <end>.
-      const at::Tensor running = batch.targets.ne(kPadToken).unsqueeze(-1).to(logits.scalar_type());
+      const at::Tensor step_runs = running.unsqueeze(-1);
       const at::Tensor pad = at::zeros_like(logits).index_fill_(-1, at::tensor({int64_t{kPadToken}}), 1.0);
-      const at::Tensor tokens = at::softmax(logits, -1) * running + pad * (1 - running);
+      const at::Tensor tokens = at::softmax(logits, -1) * step_runs + pad * (1 - step_runs);
       const SoftExecution r = executor.run(tokens, selectScenes(scenes, batch.scene_index));
       const at::Tensor p = r.answer.gather(1, batch.answer.unsqueeze(1)).squeeze(1);
       answer_loss = -at::log(p.clamp_min(1e-6)).mean();

@@ -2,6 +2,7 @@
 #include "program/concepts.h"
 
 #include <algorithm>
+#include <map>
 #include <set>
 
 #include "core/typed_program.h"
@@ -62,6 +63,21 @@ int filterTokenOfWord(const std::string& word, bool* thing) {
   return -1;
 }
 
+// A relation's surface forms as word lists (CLEVR's synonyms: "left of", "to the left of", ...).
+const std::vector<std::vector<std::string>>& relationForms(const std::string& relation) {
+  static const std::map<std::string, std::vector<std::vector<std::string>>> forms = [] {
+    std::map<std::string, std::vector<std::vector<std::string>>> out;
+    for (const std::string& r : clevr::relations()) {
+      auto& list = out[r];
+      list.push_back({r});
+      if (auto it = clevr::synonyms().find(r); it != clevr::synonyms().end())
+        for (const auto& form : it->second) list.push_back(QuestionTokenizer::split(form));
+    }
+    return out;
+  }();
+  return forms.at(relation);
+}
+
 int chainRank(int token) {
   static const std::vector<clevr::Attribute> order{clevr::Attribute::Size, clevr::Attribute::Color,
                                                    clevr::Attribute::Material, clevr::Attribute::Shape};
@@ -85,24 +101,42 @@ PhraseView phraseView(const std::string& question) {
   std::string text;
   auto emit = [&](const std::string& w) { text += (text.empty() ? "" : " ") + w; };
   for (size_t i = 0; i < words.size();) {
-    // A relation word is a phrase of its own: left, right, behind, front (of "in front of").
-    const int relation = clevr::relationIndex(words[i]);
-    if (relation >= 0 && static_cast<int>(view.chains.size()) < kMaxPhrases) {
-      view.chains.push_back({programTokenIndex("relate[" + words[i] + "]")});
-      emit("<np" + std::to_string(view.chains.size()) + ">");
-      ++i;
-      continue;
+    // A relation is a phrase of its own, with all the words of its surface form ("on the left side of",
+    // "to the left of" and "left of" read alike), or its bare word (left, right, behind, front).
+    if (static_cast<int>(view.chains.size()) < kMaxPhrases) {
+      int relation = -1;
+      size_t length = 0;
+      for (const std::string& r : clevr::relations())
+        for (const auto& form : relationForms(r))
+          if (form.size() > length && i + form.size() <= words.size() &&
+              std::equal(form.begin(), form.end(), words.begin() + static_cast<long>(i)))
+            relation = clevr::relationIndex(r), length = form.size();
+      if (relation < 0 && clevr::relationIndex(words[i]) >= 0) relation = clevr::relationIndex(words[i]), length = 1;
+      if (relation >= 0) {
+        view.chains.push_back({programTokenIndex("relate[" + clevr::relations()[relation] + "]")});
+        emit("<np" + std::to_string(view.chains.size()) + ">");
+        i += length;
+        continue;
+      }
     }
     std::vector<int> chain;
     size_t j = i;
+    bool noun = false;  // the run ends in a noun: a shape, "thing" or "object"
     while (j < words.size()) {
       bool thing = false;
       const int token = filterTokenOfWord(words[j], &thing);
       if (token < 0 && !thing) break;
       if (token >= 0) chain.push_back(token);
+      noun = thing || programTokens()[token].node.attribute == clevr::Attribute::Shape;
       ++j;
     }
-    if (j == i || static_cast<int>(view.chains.size()) >= kMaxPhrases) {
+    if (j > i && chain.empty()) {  // "the things": names no filter, so no pointer; one word for its forms
+      emit("<thing>");
+      i = j;
+      continue;
+    }
+    // Concept words without a noun ("how big is it") name no object: plain words.
+    if (j == i || !noun || static_cast<int>(view.chains.size()) >= kMaxPhrases) {
       for (size_t k = i; k < std::max(j, i + 1); ++k) emit(words[k]);
       i = std::max(j, i + 1);
       continue;
@@ -139,6 +173,18 @@ std::vector<int> pointProgram(const std::vector<int>& program, const std::vector
     i = j;
   }
   return out;
+}
+
+bool coversPhrases(const std::vector<int>& pointed, const std::vector<std::vector<int>>& chains, int pointer_base) {
+  std::map<std::vector<int>, int> missing;  // per chain: phrases not yet pointed at
+  for (const auto& chain : chains) ++missing[chain];
+  for (int token : pointed) {
+    const size_t phrase = static_cast<size_t>(token - pointer_base);
+    if (token >= pointer_base && phrase < chains.size()) --missing[chains[phrase]];
+  }
+  for (const auto& [chain, count] : missing)
+    if (count > 0) return false;
+  return true;
 }
 
 std::vector<int> expandProgram(const std::vector<int>& pointed, const std::vector<std::vector<int>>& chains,

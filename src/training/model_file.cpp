@@ -1,11 +1,15 @@
 // Reading and writing the model file container.
 #include "training/model_file.h"
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
+
+#include <ATen/core/grad_mode.h>
+#include <torch/nn/module.h>
 
 #include "datasets/json_file.h"
 
@@ -127,6 +131,33 @@ ModelFile readModelFile(const std::string& path, const std::string& expected_kin
     throw fail("corrupt model file (bad tensor table)");
   }
   return file;
+}
+
+void appendModuleTensors(torch::nn::Module& module, const std::string& prefix, NamedTensors* out) {
+  for (auto& p : module.named_parameters()) out->emplace_back(prefix + "." + p.key(), p.value());
+  for (auto& b : module.named_buffers()) out->emplace_back(prefix + "." + b.key(), b.value());
+}
+
+void loadModuleTensors(const ModelFile& file, const std::string& path, const std::string& prefix,
+                       torch::nn::Module& module) {
+  at::NoGradGuard no_grad;
+  auto assign = [&](const std::string& name, at::Tensor& target) {
+    const at::Tensor* t = file.find(prefix + "." + name);
+    if (!t) throw std::runtime_error(path + ": no tensor " + prefix + "." + name);
+    if (!t->sizes().equals(target.sizes()) || t->scalar_type() != target.scalar_type())
+      throw std::runtime_error(path + ": tensor " + prefix + "." + name + " has the wrong shape or type");
+    target.copy_(*t);
+  };
+  for (auto& p : module.named_parameters()) assign(p.key(), p.value());
+  for (auto& b : module.named_buffers()) assign(b.key(), b.value());
+}
+
+void checkOptionRange(const char* option, double value, double lo, double hi) {
+  if (!std::isfinite(value) || value < lo || value > hi) {
+    std::ostringstream s;
+    s << option << ": must be in [" << lo << ", " << hi << "] (got " << value << ")";
+    throw std::runtime_error(s.str());
+  }
 }
 
 }  // namespace vqa::training

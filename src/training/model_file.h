@@ -9,6 +9,10 @@
 #include <utility>
 #include <vector>
 
+namespace torch::nn {
+class Module;
+}
+
 namespace vqa::training {
 
 using NamedTensors = std::vector<std::pair<std::string, at::Tensor>>;
@@ -25,5 +29,15 @@ void writeModelFile(const std::string& path, const nlohmann::json& header, const
 // Throws std::runtime_error("PATH: problem") when the file is missing, not a vqa model file, of another
 // kind, of an unsupported format version, truncated or corrupt.
 ModelFile readModelFile(const std::string& path, const std::string& expected_kind, int supported_version);
+
+// Every parameter and buffer of `module` as PREFIX.name, appended to `out`.
+void appendModuleTensors(torch::nn::Module& module, const std::string& prefix, NamedTensors* out);
+// Copies PREFIX.name of `file` into each parameter and buffer of `module`; throws "PATH: ..." for a missing
+// tensor or one of the wrong shape or type.
+void loadModuleTensors(const ModelFile& file, const std::string& path, const std::string& prefix,
+                       torch::nn::Module& module);
+
+// Throws "OPTION: must be in [lo, hi] (got v)" for a value out of range or not finite.
+void checkOptionRange(const char* option, double value, double lo, double hi);
 
 }  // namespace vqa::training

@@ -59,8 +59,7 @@ void saveSceneParser(const std::string& path, SceneParser& parser, const nlohman
                            {"vocabularies", sceneVocabularies()}};
   if (training.is_object()) header["training"] = training;
   NamedTensors tensors;
-  for (auto& p : parser->named_parameters()) tensors.emplace_back("model." + p.key(), p.value());
-  for (auto& b : parser->named_buffers()) tensors.emplace_back("model." + b.key(), b.value());
+  training::appendModuleTensors(*parser, "model", &tensors);
   for (const auto& e : extra) tensors.push_back(e);
   training::writeModelFile(path, header, tensors);
 }
@@ -78,28 +77,13 @@ LoadedSceneParser loadSceneParser(const std::string& path) {
     throw std::runtime_error(path + ": " + e.what());
   }
   out.parser = SceneParser(options);
-  torch::NoGradGuard no_grad;
-  auto assign = [&](const std::string& name, at::Tensor& target) {
-    const at::Tensor* t = out.file.find("model." + name);
-    if (!t) throw std::runtime_error(path + ": no tensor " + name);
-    if (!t->sizes().equals(target.sizes()) || t->scalar_type() != target.scalar_type())
-      throw std::runtime_error(path + ": tensor " + name + " has the wrong shape or type");
-    target.copy_(*t);
-  };
-  for (auto& p : out.parser->named_parameters()) assign(p.key(), p.value());
-  for (auto& b : out.parser->named_buffers()) assign(b.key(), b.value());
+  training::loadModuleTensors(out.file, path, "model", *out.parser);
   out.parser->eval();
   return out;
 }
 
 void checkTrainVisionOptions(const TrainVisionOptions& o) {
-  auto range = [](const char* option, double v, double lo, double hi) {
-    if (!std::isfinite(v) || v < lo || v > hi) {
-      std::ostringstream s;
-      s << option << ": must be in [" << lo << ", " << hi << "] (got " << v << ")";
-      throw std::runtime_error(s.str());
-    }
-  };
+  const auto range = training::checkOptionRange;
   range("--epochs", o.epochs, 0, 100000);
   range("--steps", static_cast<double>(o.steps), 0, 1e8);
   range("--stop-at", static_cast<double>(o.stop_at), 0, 1e8);

@@ -13,7 +13,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/typed_program.h"
+#include "executor/symbolic_executor.h"
 #include "model/engine_model.h"
+#include "program/concepts.h"
 #include "model/qa_data.h"
 #include "model/qa_trainer.h"
 #include "test_support.h"
@@ -137,6 +140,48 @@ TEST(QaTraining, LearnsToAnswerFromAFewProgramsAndAnswers) {
   for (const char* type : {"exist", "count", "compare_number", "query_attribute", "compare_attribute"})
     EXPECT_TRUE(j["per_type"].contains(type)) << type;
   EXPECT_FALSE(j["per_family"].empty());
+
+  // Execution- and coverage-guided answering: where the greedy program cannot run, a sampled one that runs is
+  // kept; where it runs but skips a phrase, only a sampled one that runs and uses every phrase replaces it; the
+  // exact executor agrees with each kept program's answer, and a question's answer does not depend on the
+  // batch it comes in.
+  LoadedEngineModel loaded = loadEngineModel(dir + "/m.bin");
+  const QaDataset val = openQaDataset(data, "val");
+  std::vector<std::string> questions;
+  std::vector<const SceneGraph*> scenes;
+  for (size_t k = 0; k < val.questions.size(); ++k) {
+    questions.push_back(val.questions[k].question);
+    scenes.push_back(&val.scenes[val.scene_of[k]]);
+  }
+  const auto greedy = answerWithScenes(*loaded.model, questions, scenes, 64, 0);
+  const auto guided = answerWithScenes(*loaded.model, questions, scenes, 64);
+  int greedy_failed = 0, guided_failed = 0, changed = 0;
+  const ClevrExecutor executor;
+  for (size_t k = 0; k < questions.size(); ++k) {
+    greedy_failed += !greedy[k].error.empty();
+    guided_failed += !guided[k].error.empty();
+    const auto chains = loaded.model->phraseChains(questions[k]);
+    const auto pointed = loaded.model->parserTargets(questions[k], guided[k].program);
+    if (greedy[k].error.empty() && guided[k].program != greedy[k].program) {
+      EXPECT_TRUE(guided[k].error.empty()) << questions[k];
+      EXPECT_TRUE(program::coversPhrases(pointed, chains, numProgramTokens())) << questions[k];
+      EXPECT_FALSE(program::coversPhrases(loaded.model->parserTargets(questions[k], greedy[k].program), chains,
+                                          numProgramTokens()))
+          << questions[k];
+    }
+    if (!greedy[k].error.empty() && guided[k].error.empty()) {
+      ++changed;
+      const ExecutionResult r = executor.run(fromPostfix(guided[k].program), *scenes[k]);
+      ASSERT_TRUE(r.ok) << questions[k];
+      EXPECT_EQ(r.answer, guided[k].answer);
+      const auto alone = answerWithScenes(*loaded.model, {questions[k]}, {scenes[k]}, 1);
+      EXPECT_EQ(alone[0].program, guided[k].program) << questions[k];
+    }
+  }
+  std::printf("val: %d of %zu greedy programs cannot run; %d after execution-guided retries\n", greedy_failed,
+              questions.size(), guided_failed);
+  EXPECT_LE(guided_failed, greedy_failed);
+  EXPECT_EQ(guided_failed + changed, greedy_failed);
 }
 
 TEST(QaCommands, BadDataAndModelsAreOneLineErrorsAndOddQuestionsAreAnswered) {

@@ -117,32 +117,93 @@ TEST(Decoding, ConceptMaskFollowsTheQuestionsWords) {
     for (int token : decoded[k].tokens) EXPECT_TRUE(masks[k / 8][token]) << programTokens()[token].text;
 }
 
-// Phrases against the reference programs of real CLEVR questions: every filter run and relate step of the
-// gold program is one of the question's phrases, and pointing then expanding gives the program back.
+// Phrases against a reference program: every filter run and relate step of the gold program is one of the
+// question's phrases, pointing then expanding gives the program back, and the program points at every phrase
+// (coversPhrases). Returns the number of pointers.
+int checkPhrasesCover(const ClevrQuestion& q) {
+  EXPECT_TRUE(q.has_program) << q.question;
+  if (!q.has_program) return 0;
+  const std::vector<int> gold = toPostfix(resolveProgram(q.program));
+  const PhraseView view = phraseView(q.question);
+  const int base = numProgramTokens();
+  const std::vector<int> pointed = pointProgram(gold, view.chains, base);
+  EXPECT_EQ(expandProgram(pointed, view.chains, base), gold) << q.question;
+  EXPECT_TRUE(coversPhrases(pointed, view.chains, base)) << q.question << " -> " << view.question;
+  int pointers = 0;
+  for (int token : pointed) {
+    EXPECT_TRUE(token >= base || (programTokens()[token].node.op != Op::Filter &&
+                                  programTokens()[token].node.op != Op::Relate))
+        << q.question << ": " << programTokens()[token].text << " is no phrase of " << view.question;
+    pointers += token >= base;
+  }
+  EXPECT_EQ(view.question.find("cube"), std::string::npos) << view.question;
+  // Dropping a pointer leaves a phrase unused.
+  for (size_t k = 0; k < pointed.size(); ++k)
+    if (pointed[k] >= base) {
+      std::vector<int> dropped = pointed;
+      dropped.erase(dropped.begin() + static_cast<long>(k));
+      EXPECT_FALSE(coversPhrases(dropped, view.chains, base)) << q.question;
+      break;
+    }
+  return pointers;
+}
+
 TEST(Decoding, PhrasesCoverTheRealQuestionsPrograms) {
   VQA_REQUIRE_SHARED(shared);
   int questions = 0, pointers = 0;
   for (const char* name : {"CLEVR_train_questions_q0-39.json", "CLEVR_val_questions_img0_7q.json"}) {
     const ClevrQuestions file = readClevrQuestions(shared + "/data/clevr-real/questions/" + name);
     for (const auto& q : file.questions) {
-      ASSERT_TRUE(q.has_program) << q.question;
-      const std::vector<int> gold = toPostfix(resolveProgram(q.program));
-      const PhraseView view = phraseView(q.question);
-      const int base = numProgramTokens();
-      const std::vector<int> pointed = pointProgram(gold, view.chains, base);
-      EXPECT_EQ(expandProgram(pointed, view.chains, base), gold) << q.question;
-      for (int token : pointed) {
-        EXPECT_TRUE(token >= base || (programTokens()[token].node.op != Op::Filter &&
-                                      programTokens()[token].node.op != Op::Relate))
-            << q.question << ": " << programTokens()[token].text << " is no phrase of " << view.question;
-        pointers += token >= base;
-      }
-      EXPECT_EQ(view.question.find("cube"), std::string::npos) << view.question;
+      pointers += checkPhrasesCover(q);
       ++questions;
     }
   }
   EXPECT_EQ(questions, 47);
   EXPECT_GT(pointers, 47);
+}
+
+// The same on questions generated from CLEVR's own templates (every family).
+TEST(Decoding, PhrasesCoverGeneratedProgramsOfEveryFamily) {
+  VQA_REQUIRE_SHARED(shared);
+  const std::string dir = vqa::testing::scratchDir();
+  const auto r = vqa::testing::runVqa("generate --out " + dir + " --images 150 --split val --seed 9 --no-images --threads 2"
+                                      " --templates " + shared + "/data/clevr-gen/question_generation/CLEVR_1.0_templates");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  const ClevrQuestions file = readClevrQuestions(dir + "/questions/CLEVR_val_questions.json");
+  std::set<int> families;
+  for (const auto& q : file.questions) {
+    checkPhrasesCover(q);
+    families.insert(q.question_family_index);
+  }
+  EXPECT_GE(file.questions.size(), 1000u);
+  EXPECT_GE(families.size(), 85u);
+}
+
+// The placeholder text reads a relation's surface forms alike, and a phrase that names no filter is no
+// placeholder (its program has no filter run there, unlike "the cubes"), so the parser can tell them apart.
+TEST(Decoding, PhrasesReadRelationFormsAlikeAndThingsAsNoPlaceholder) {
+  const PhraseView a = phraseView("Is there a cube to the left of the red sphere?");
+  const PhraseView b = phraseView("Is there a block on the left side of the red ball?");
+  const PhraseView c = phraseView("Is there a cube left of the red sphere?");
+  EXPECT_EQ(a.question, b.question);
+  EXPECT_EQ(a.question, c.question);
+  EXPECT_EQ(a.chains, b.chains);
+  ASSERT_EQ(a.chains.size(), 3u);
+  EXPECT_EQ(a.chains[1], std::vector<int>{programTokenIndex("relate[left]")});
+  EXPECT_EQ(phraseView("Is there a cube in front of the sphere?").chains[1],
+            std::vector<int>{programTokenIndex("relate[front]")});
+
+  const PhraseView things = phraseView("How many things are there?");
+  EXPECT_EQ(things.question, phraseView("How many objects are there?").question);
+  EXPECT_NE(things.question, phraseView("How many cubes are there?").question);
+  EXPECT_NE(things.question.find("<thing>"), std::string::npos) << things.question;
+  EXPECT_TRUE(things.chains.empty());
+  const std::vector<int> count{programTokenIndex("scene"), programTokenIndex("count")};
+  EXPECT_EQ(pointProgram(count, things.chains, numProgramTokens()), count);
+  // "the big things": a phrase (it names a size), pointed at like any other.
+  const PhraseView big = phraseView("How many big things are there?");
+  ASSERT_EQ(big.chains.size(), 1u);
+  EXPECT_EQ(big.chains[0], std::vector<int>{programTokenIndex("filter_size[large]")});
 }
 
 TEST(Decoding, OptionsSurviveTheirJsonForm) {
