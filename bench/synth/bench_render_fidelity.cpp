@@ -1,9 +1,11 @@
 // Bench: renders the real CLEVR val scenes that have images (CLEVR_val_000000..000012) and prints how
-// close each render is to the real image: object colour error and structure ratio (fidelity.h).
+// close each render is to the real image: object colour error, structure ratio, the texture ratio inside
+// metal and rubber objects and the fine-noise ratio (fidelity.h; ratios are ours / real, goal 0.8-1.25).
 // Usage: bench_render_fidelity [--shared DIR] [--set name=value ...] [--save DIR] [--figure PNG]
 //   --figure writes a side-by-side real | render image of val scene 0 (the README figure).
 #include <chrono>
 #include <cstdio>
+#include <algorithm>
 #include <cstdlib>
 #include <iostream>
 #include <opencv2/imgcodecs.hpp>
@@ -43,6 +45,10 @@ int main(int argc, char** argv) {
     std::printf("render settings:\n%s", describeRenderSettings(settings).c_str());
     double colour_sum = 0, ratio_sum = 0;
     int objects = 0, n = 0;
+    // Texture inside objects, per material (in the render's object mask, applied to both images).
+    double texture_ours[2] = {0, 0}, texture_real[2] = {0, 0};
+    int textured[2] = {0, 0};
+    double noise_ours = 0, noise_real = 0;
     double seconds = 0;
     for (int i = 0; i < images && i < int(scenes.scenes.size()); ++i) {
       const auto& sc = scenes.scenes[i];
@@ -56,15 +62,39 @@ int main(int argc, char** argv) {
       Camera cam = Camera::make(model, fitCameraPosition(model, cameraObservationsFor(sc)), settings.width,
                                 settings.height);
       auto t0 = std::chrono::steady_clock::now();
-      cv::Mat render = renderScene(renderObjectsFor(sc), cam, lights, settings);
+      cv::Mat ids;
+      const std::vector<RenderObject> objects_of_scene = renderObjectsFor(sc);
+      cv::Mat render = renderScene(objects_of_scene, cam, lights, settings, &ids);
       seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (render.size() != real.size()) cv::resize(render, render, real.size(), 0, 0, cv::INTER_AREA);
+      if (render.size() != real.size()) {
+        cv::resize(render, render, real.size(), 0, 0, cv::INTER_AREA);
+        cv::resize(ids, ids, real.size(), 0, 0, cv::INTER_NEAREST);
+      }
+      double image_texture[2] = {0, 0}, image_texture_real[2] = {0, 0};
+      for (size_t k = 0; k < objects_of_scene.size(); ++k) {
+        const cv::Mat mask = ids == static_cast<int>(k);
+        const double ours = textureInside(render, mask), theirs = textureInside(real, mask);
+        if (ours < 0 || theirs < 0) continue;
+        const int m = objects_of_scene[k].material == Material::Metal ? 1 : 0;
+        texture_ours[m] += ours;
+        texture_real[m] += theirs;
+        image_texture[m] += ours;
+        image_texture_real[m] += theirs;
+        ++textured[m];
+      }
+      const double image_noise = fineNoise(render), image_noise_real = fineNoise(real);
+      noise_ours += image_noise;
+      noise_real += image_noise_real;
       std::vector<cv::Point> px;
       for (int k = 0; k < sc.size(); ++k) px.emplace_back(int(sc.object(k).pixel[0]), int(sc.object(k).pixel[1]));
       ColourError ce = objectColourError(real, render, px);
       StructureError se = structureError(real, render);
-      std::printf("%s objects %d colour_error %.2f structure_ratio %.3f (error %.2f, flat %.2f)\n", name,
-                  ce.objects, ce.sum / ce.objects, se.ratio(), se.error, se.flat_error);
+      auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
+      std::printf("%s objects %d colour_error %.2f structure_ratio %.3f (error %.2f, flat %.2f) texture_ratio "
+                  "metal %.2f rubber %.2f fine_noise_ratio %.2f\n",
+                  name, ce.objects, ce.sum / ce.objects, se.ratio(), se.error, se.flat_error,
+                  ratio(image_texture[1], image_texture_real[1]), ratio(image_texture[0], image_texture_real[0]),
+                  ratio(image_noise, image_noise_real));
       colour_sum += ce.sum;
       objects += ce.objects;
       ratio_sum += se.ratio();
@@ -83,6 +113,13 @@ int main(int argc, char** argv) {
     std::printf("images %d objects %d\n", n, objects);
     std::printf("object colour error (mean abs RGB, 0-255): %.2f   (goal <= 15; flat image 38.9)\n", colour_sum / objects);
     std::printf("structure ratio (grey error at 120x80 / flat image's): %.3f   (goal <= 0.5)\n", ratio_sum / n);
+    for (int m : {1, 0})
+      std::printf("texture inside %s objects (mean |grey - mean|, %d objects): ours %.2f, real %.2f, ratio %.2f   "
+                  "(goal 0.8-1.25)\n",
+                  m ? "metal" : "rubber", textured[m], texture_ours[m] / std::max(1, textured[m]),
+                  texture_real[m] / std::max(1, textured[m]), texture_real[m] > 0 ? texture_ours[m] / texture_real[m] : 0.0);
+    std::printf("fine-grain noise (median |grey - blurred grey|): ours %.3f, real %.3f, ratio %.2f   (goal 0.8-1.25)\n",
+                noise_ours / n, noise_real / n, noise_real > 0 ? noise_ours / noise_real : 0.0);
     std::printf("render time %.3f s per image\n", seconds / n);
   } catch (const std::exception& e) {
     std::cerr << "bench_render_fidelity: error: " << e.what() << "\n";

@@ -51,4 +51,28 @@ StructureError structureError(const cv::Mat& real, const cv::Mat& render) {
   return s;
 }
 
+double textureInside(const cv::Mat& image, const cv::Mat& mask, int erode, int min_pixels) {
+  cv::Mat inside = mask;
+  if (erode > 0)
+    cv::erode(mask, inside, cv::getStructuringElement(cv::MORPH_RECT, cv::Size(2 * erode + 1, 2 * erode + 1)));
+  if (cv::countNonZero(inside) < min_pixels) return -1;
+  cv::Mat grey;
+  cv::cvtColor(image, grey, cv::COLOR_BGR2GRAY);
+  grey.convertTo(grey, CV_64F);
+  const double mean = cv::mean(grey, inside)[0];
+  return cv::mean(cv::abs(grey - mean), inside)[0];
+}
+
+double fineNoise(const cv::Mat& image) {
+  cv::Mat grey, blurred;
+  cv::cvtColor(image, grey, cv::COLOR_BGR2GRAY);
+  grey.convertTo(grey, CV_32F);
+  cv::GaussianBlur(grey, blurred, cv::Size(0, 0), 1.5);
+  cv::Mat diff = cv::abs(grey - blurred);
+  std::vector<float> v(diff.begin<float>(), diff.end<float>());
+  if (v.empty()) return 0;
+  std::nth_element(v.begin(), v.begin() + static_cast<long>(v.size() / 2), v.end());
+  return v[v.size() / 2];
+}
+
 }  // namespace vqa::synth

@@ -1,6 +1,7 @@
 // How close a render is to a real CLEVR image of the same scene: object colour error (median RGB of a
-// 7x7 patch at each object's pixel_coords) and the structure ratio (grey error at 120x80 relative to
-// a flat image of the real image's mean grey).
+// 7x7 patch at each object's pixel_coords), the structure ratio (grey error at 120x80 relative to a flat
+// image of the real image's mean grey), the grey-level texture inside an object (highlights, reflections,
+// shading noise) and the image's fine-grain noise.
 #pragma once
 #include <opencv2/core.hpp>
 #include <vector>
@@ -20,5 +21,13 @@ struct StructureError {
   double ratio() const { return flat_error > 0 ? error / flat_error : 0; }
 };
 StructureError structureError(const cv::Mat& real, const cv::Mat& render);
+
+// Mean |grey - the region's mean grey| over the pixels where `mask` (CV_8U) is non-zero after eroding it by
+// `erode` pixels (so that an object's outline, where real and rendered edges never align exactly, does not
+// count); -1 when fewer than `min_pixels` remain. `image` is BGR.
+double textureInside(const cv::Mat& image, const cv::Mat& mask, int erode = 2, int min_pixels = 40);
+
+// Fine-grain noise: the median over the image of |grey - grey blurred with a Gaussian of sigma 1.5|.
+double fineNoise(const cv::Mat& image);
 
 }  // namespace vqa::synth

@@ -3,6 +3,7 @@
 
 #include "datasets/clevr/clevr_io.h"
 #include "datasets/synth/clevr_style.h"
+#include "datasets/synth/fidelity.h"
 #include "test_support.h"
 
 using namespace vqa::synth;
@@ -108,4 +109,28 @@ TEST(SynthRayTracer, RendersRealSceneAndRejectsBadSettings) {
   EXPECT_THROW(setRenderSetting(s, "exposure=bright"), std::runtime_error);
   setRenderSetting(s, "exposure=0.5");
   EXPECT_DOUBLE_EQ(s.exposure, 0.5);
+}
+
+// The fidelity measures on images whose values are known by hand.
+TEST(SynthFidelity, TextureAndFineNoiseMeasureWhatTheySay) {
+  // Texture: a region half grey 100, half grey 140 has mean |grey - 120| = 20; a flat one 0; a region that
+  // erodes to almost nothing is not measured.
+  cv::Mat image(40, 40, CV_8UC3, cv::Scalar(100, 100, 100));
+  image(cv::Rect(20, 0, 20, 40)).setTo(cv::Scalar(140, 140, 140));
+  const cv::Mat all(40, 40, CV_8U, cv::Scalar(255));
+  EXPECT_NEAR(vqa::synth::textureInside(image, all, 0), 20.0, 1e-9);
+  cv::Mat left = cv::Mat::zeros(40, 40, CV_8U);
+  left(cv::Rect(0, 0, 20, 40)).setTo(255);
+  EXPECT_NEAR(vqa::synth::textureInside(image, left, 2), 0.0, 1e-9);
+  cv::Mat tiny = cv::Mat::zeros(40, 40, CV_8U);
+  tiny(cv::Rect(5, 5, 5, 5)).setTo(255);
+  EXPECT_EQ(vqa::synth::textureInside(image, tiny, 2), -1);
+  // Fine noise: none in a flat image; a +-10 checkerboard leaves most of its contrast after a sigma-1.5 blur.
+  EXPECT_NEAR(vqa::synth::fineNoise(cv::Mat(40, 40, CV_8UC3, cv::Scalar(90, 90, 90))), 0.0, 1e-4);
+  cv::Mat checker(40, 40, CV_8UC3);
+  for (int y = 0; y < 40; ++y)
+    for (int x = 0; x < 40; ++x) checker.at<cv::Vec3b>(y, x) = cv::Vec3b::all((x + y) % 2 ? 110 : 90);
+  const double noise = vqa::synth::fineNoise(checker);
+  EXPECT_GT(noise, 8.0);
+  EXPECT_LE(noise, 10.0 + 1e-3);
 }
