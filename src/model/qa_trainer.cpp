@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <random>
 #include <set>
@@ -85,6 +86,9 @@ std::vector<int> goldProgram(const QaDataset& data, int question) {
     throw InputError::in(data.questions_path, record, e);
   }
 }
+
+// The share of a group's questions (same placeholder text) a program must answer to be their pseudo-program.
+constexpr double kGroupAgreement = 0.95;
 
 // Validation: accuracy and program exact-match of greedy decoding + the exact executor.
 nlohmann::json validate(EngineModel& model, const QaDataset& val, int limit) {
@@ -390,10 +394,11 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
     }
     // Questions that read the same (phrases as placeholders) have the same program in pointer form, so the
     // search decodes per group, not per question: greedy + K sampled programs of up to 4 of its questions.
-    // Every candidate is run on every question of the group; the one that answers the most of them becomes
-    // the pseudo-program of each question it answers (a program right by chance on one scene rarely is on
-    // the others), and a question it does not answer takes the best-supported candidate that answers it.
-    // Only candidates that use all the question's phrases count (see `complete`).
+    // Every candidate (and every member's pseudo-program of the last round) is run on every question of the
+    // group; a candidate counts only where it uses all the question's phrases (see `complete`) and only if it
+    // answers at least kGroupAgreement of the group. Each question takes the candidate that answers the most
+    // of the group among those that answer it (then the more probable); a question with none has no
+    // pseudo-program this round.
     std::map<std::string, std::vector<size_t>> by_text;
     for (size_t n = 0; n < count; ++n) by_text[parser_texts[order[n]]].push_back(n);
     std::vector<const std::vector<size_t>*> groups;
@@ -453,6 +458,13 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
     progress.finish();
     for (size_t g = 0; g < groups.size(); ++g) {
       const std::vector<size_t>& members = *groups[g];
+      // The members' pseudo-programs of earlier rounds compete again, so a right program found once is not
+      // lost to a round whose samples missed it.
+      for (size_t member : members) {
+        const std::vector<int>& kept = memory[order[member]];
+        if (!kept.empty() && seen[g].insert(kept).second)
+          candidates[g].push_back({kept, -std::numeric_limits<double>::infinity(), false});
+      }
       // right[c][i]: candidate c answers member i.
       std::vector<std::vector<bool>> right(candidates[g].size(), std::vector<bool>(members.size()));
       std::vector<int> votes(candidates[g].size(), 0);
@@ -467,12 +479,20 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
         return votes[a] != votes[b] ? votes[a] > votes[b]
                                     : candidates[g][a].log_probability > candidates[g][b].log_probability;
       };
+      // The right program answers every question of its group (each was generated with it); one that fails
+      // on more than 5% of them is right by chance where it is right (a yes/no or two-valued answer is right
+      // half the time), so it is no pseudo-program for any of them.
+      const int needed = static_cast<int>(std::ceil(kGroupAgreement * static_cast<double>(members.size()) - 1e-9));
       for (size_t i = 0; i < members.size(); ++i) {
         size_t best = candidates[g].size();
         for (size_t c = 0; c < candidates[g].size(); ++c)
-          if (right[c][i] && (best == candidates[g].size() || better(c, best))) best = c;
-        if (best == candidates[g].size()) continue;
-        memory[order[members[i]]] = candidates[g][best].steps;
+          if (right[c][i] && votes[c] >= needed && (best == candidates[g].size() || better(c, best))) best = c;
+        std::vector<int>& kept = memory[order[members[i]]];
+        if (best == candidates[g].size()) {
+          kept.clear();
+          continue;
+        }
+        kept = candidates[g][best].steps;
         ++found_now;
       }
     }
