@@ -6,6 +6,7 @@
 #include <limits>
 #include <stdexcept>
 
+#include "core/hash.h"
 #include "core/typed_program.h"
 #include "core/vocab.h"
 #include "executor/symbolic_executor.h"
@@ -132,9 +133,12 @@ std::vector<AnsweredQuestion> answerWithScenes(EngineModel& model, const std::ve
   const std::vector<program::DecodedProgram> decoded = model.parse(questions, batch_size);
   const ClevrExecutor executor;
   std::vector<AnsweredQuestion> out(questions.size());
+  // A program is complete when it uses every phrase of its question (phrase chains read once per question).
+  std::vector<std::vector<std::vector<int>>> chains(questions.size());
+  for (size_t k = 0; k < questions.size(); ++k) chains[k] = model.phraseChains(questions[k]);
   auto complete = [&](const program::DecodedProgram& d, size_t k) {
     return !model.options.phrase_pointers ||
-           program::coversPhrases(model.parserTargets(questions[k], d.tokens), model.phraseChains(questions[k]),
+           program::coversPhrases(program::pointProgram(d.tokens, chains[k], numProgramTokens()), chains[k],
                                   numProgramTokens());
   };
   std::vector<size_t> retry;
@@ -148,9 +152,8 @@ std::vector<AnsweredQuestion> answerWithScenes(EngineModel& model, const std::ve
   if (retry_samples <= 0) return out;
   for (size_t k : retry) {
     // Seeded by the question's text (FNV-1a), so its answer does not depend on the batch it came in.
-    uint64_t seed = 1469598103934665603ull;
-    for (unsigned char c : questions[k]) seed = (seed ^ c) * 1099511628211ull;
-    const auto sampled = model.parse({questions[k]}, retry_samples, retry_samples, seed, /*temperature=*/1.0);
+    const auto sampled =
+        model.parse({questions[k]}, retry_samples, retry_samples, fnv1a(questions[k]), /*temperature=*/1.0);
     // The most probable sample that runs and uses every phrase; else (the greedy one could not run) the most
     // probable that runs.
     const bool greedy_runs = out[k].error.empty();

@@ -11,6 +11,7 @@
 #include <ATen/core/grad_mode.h>
 #include <torch/nn/module.h>
 
+#include "core/hash.h"
 #include "datasets/json_file.h"
 
 namespace vqa::training {
@@ -18,14 +19,6 @@ namespace vqa::training {
 namespace {
 
 const std::string kMagic = "VQA-MODEL\n";
-
-uint64_t fnv1a(const char* data, size_t n, uint64_t h = 1469598103934665603ull) {
-  for (size_t i = 0; i < n; ++i) {
-    h ^= static_cast<unsigned char>(data[i]);
-    h *= 1099511628211ull;
-  }
-  return h;
-}
 
 std::string dtypeName(at::ScalarType t) {
   switch (t) {
