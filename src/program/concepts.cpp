@@ -101,17 +101,16 @@ PhraseView phraseView(const std::string& question) {
   std::string text;
   auto emit = [&](const std::string& w) { text += (text.empty() ? "" : " ") + w; };
   for (size_t i = 0; i < words.size();) {
-    // A relation is a phrase of its own, with all the words of its surface form ("on the left side of",
-    // "to the left of" and "left of" read alike), or its bare word (left, right, behind, front).
+    // A relation is a phrase of its own, with all the words of its longest surface form ("on the left side
+    // of", "to the left of" and "left of" read alike; the bare word is a form too).
     if (static_cast<int>(view.chains.size()) < kMaxPhrases) {
       int relation = -1;
       size_t length = 0;
-      for (const std::string& r : clevr::relations())
-        for (const auto& form : relationForms(r))
+      for (int r = 0; r < static_cast<int>(clevr::relations().size()); ++r)
+        for (const auto& form : relationForms(clevr::relations()[r]))
           if (form.size() > length && i + form.size() <= words.size() &&
               std::equal(form.begin(), form.end(), words.begin() + static_cast<long>(i)))
-            relation = clevr::relationIndex(r), length = form.size();
-      if (relation < 0 && clevr::relationIndex(words[i]) >= 0) relation = clevr::relationIndex(words[i]), length = 1;
+            relation = r, length = form.size();
       if (relation >= 0) {
         view.chains.push_back({programTokenIndex("relate[" + clevr::relations()[relation] + "]")});
         emit("<np" + std::to_string(view.chains.size()) + ">");
