@@ -50,6 +50,7 @@ int main(int argc, char** argv) {
     int textured[2] = {0, 0};
     double noise_ours = 0, noise_real = 0;
     double seconds = 0;
+    auto ratio = [](double ours, double real) { return real > 0 ? ours / real : 0.0; };
     for (int i = 0; i < images && i < int(scenes.scenes.size()); ++i) {
       const auto& sc = scenes.scenes[i];
       char name[64];
@@ -89,7 +90,6 @@ int main(int argc, char** argv) {
       for (int k = 0; k < sc.size(); ++k) px.emplace_back(int(sc.object(k).pixel[0]), int(sc.object(k).pixel[1]));
       ColourError ce = objectColourError(real, render, px);
       StructureError se = structureError(real, render);
-      auto ratio = [](double a, double b) { return b > 0 ? a / b : 0.0; };
       std::printf("%s objects %d colour_error %.2f structure_ratio %.3f (error %.2f, flat %.2f) texture_ratio "
                   "metal %.2f rubber %.2f fine_noise_ratio %.2f\n",
                   name, ce.objects, ce.sum / ce.objects, se.ratio(), se.error, se.flat_error,
@@ -117,9 +117,9 @@ int main(int argc, char** argv) {
       std::printf("texture inside %s objects (mean |grey - mean|, %d objects): ours %.2f, real %.2f, ratio %.2f   "
                   "(goal 0.8-1.25)\n",
                   m ? "metal" : "rubber", textured[m], texture_ours[m] / std::max(1, textured[m]),
-                  texture_real[m] / std::max(1, textured[m]), texture_real[m] > 0 ? texture_ours[m] / texture_real[m] : 0.0);
+                  texture_real[m] / std::max(1, textured[m]), ratio(texture_ours[m], texture_real[m]));
     std::printf("fine-grain noise (median |grey - blurred grey|): ours %.3f, real %.3f, ratio %.2f   (goal 0.8-1.25)\n",
-                noise_ours / n, noise_real / n, noise_real > 0 ? noise_ours / noise_real : 0.0);
+                noise_ours / n, noise_real / n, ratio(noise_ours, noise_real));
     std::printf("render time %.3f s per image\n", seconds / n);
   } catch (const std::exception& e) {
     std::cerr << "bench_render_fidelity: error: " << e.what() << "\n";
