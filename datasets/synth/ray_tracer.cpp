@@ -205,16 +205,30 @@ struct Tracer {
     return base * visible / samples;
   }
 
+  // What a ray that leaves the scene sees: the sky, darker toward the horizon, and (in mirror reflections)
+  // the light discs.
+  Vec3 environment(const Vec3& o, const Vec3& d, int bounce) const {
+    Vec3 sky = s.sky * (s.sky_horizon + (1 - s.sky_horizon) * std::max(0.0, d.z));
+    if (bounce == 0 || s.light_radiance <= 0) return sky;
+    for (const AreaLight* L : {&lights.key, &lights.fill, &lights.back}) {
+      const Vec3 to = L->position - o;
+      const double along = dot(to, d);
+      if (along > 0 && dot(to, to) - along * along <= L->radius * L->radius)
+        sky += Vec3{1, 1, 1} * (s.light_radiance * L->intensity);
+    }
+    return sky;
+  }
+
   Vec3 shade(const Vec3& o, const Vec3& d, int bounce, Rng& rng, int* id_out) const {
     Hit h = trace(obs, o, d);
     if (id_out) *id_out = h.object;
-    if (h.object == -2) return s.sky;
+    if (h.object == -2) return environment(o, d, bounce);
     Vec3 p = o + d * h.t;
     Vec3 n = h.normal;
     p += n * 1e-5;
     int samples = bounce == 0 ? s.shadow_samples : 1;
     const AreaLight* ls[3] = {&lights.key, &lights.fill, &lights.back};
-    double diffuse = s.ambient * (0.6 + 0.4 * n.z);
+    double diffuse = s.ambient * (s.ambient_side + (1 - s.ambient_side) * n.z);
     double spec = 0;
     const Prepared* ob = h.object >= 0 ? &obs[h.object] : nullptr;
     bool metal = ob && ob->material == Material::Metal;
@@ -228,7 +242,7 @@ struct Tracer {
     }
     if (!ob) return Vec3{1, 1, 1} * (s.ground_albedo * diffuse);
     if (!metal) return ob->color * diffuse + Vec3{1, 1, 1} * (s.rubber_specular * spec);
-    Vec3 mirror = bounce < 2 ? shade(p, refl, bounce + 1, rng, nullptr) : s.sky;
+    Vec3 mirror = bounce < 2 ? shade(p, refl, bounce + 1, rng, nullptr) : environment(p, refl, bounce + 1);
     return ob->color * (s.metal_diffuse * diffuse + s.metal_specular * spec) + ob->color * mirror * s.metal_reflect;
   }
 };
@@ -281,7 +295,9 @@ const std::vector<Field>& fields() {
       {"threads", nullptr, &S::threads, 1, 256},
       {"shadow_samples", nullptr, &S::shadow_samples, 1, 256}, {"aa_samples", nullptr, &S::aa_samples, 0, 256},
       {"exposure", &S::exposure, nullptr, 0, 100}, {"ground_albedo", &S::ground_albedo, nullptr, 0, 1},
-      {"ambient", &S::ambient, nullptr, 0, 100}, {"rubber_specular", &S::rubber_specular, nullptr, 0, 100},
+      {"ambient", &S::ambient, nullptr, 0, 100}, {"ambient_side", &S::ambient_side, nullptr, 0, 1},
+      {"sky_horizon", &S::sky_horizon, nullptr, 0, 10}, {"light_radiance", &S::light_radiance, nullptr, 0, 1000},
+      {"grain", &S::grain, nullptr, 0, 64}, {"rubber_specular", &S::rubber_specular, nullptr, 0, 100},
       {"rubber_shininess", &S::rubber_shininess, nullptr, 0, 10000}, {"metal_reflect", &S::metal_reflect, nullptr, 0, 1},
       {"metal_diffuse", &S::metal_diffuse, nullptr, 0, 100}, {"metal_specular", &S::metal_specular, nullptr, 0, 100},
       {"metal_shininess", &S::metal_shininess, nullptr, 0, 10000}, {"key_azimuth", &S::key_azimuth, nullptr, -kAny, kAny},
@@ -419,7 +435,17 @@ cv::Mat renderScene(const std::vector<RenderObject>& objects, const Camera& came
     auto* row = img.ptr<cv::Vec3b>(y);
     for (int x = 0; x < W; ++x) {
       const Vec3& c = color[size_t(y) * W + x];
-      auto q = [&](double v) { return uchar(std::lround(255.0 * toSrgb(v * settings.exposure))); };
+      // Grain: one Gaussian draw (Box-Muller) per pixel, the same on its three channels, as a path tracer's
+      // luminance noise.
+      double noise = 0;
+      if (settings.grain > 0) {
+        Rng rng = pixelRng(x, y, 1 << 20);
+        const double u1 = std::max(rng.next(), 1e-12), u2 = rng.next();
+        noise = settings.grain * std::sqrt(-2 * std::log(u1)) * std::cos(2 * kPi * u2);
+      }
+      auto q = [&](double v) {
+        return uchar(std::clamp(std::lround(255.0 * toSrgb(v * settings.exposure) + noise), 0L, 255L));
+      };
       row[x] = cv::Vec3b(q(c.z), q(c.y), q(c.x));
     }
   }

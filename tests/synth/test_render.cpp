@@ -134,3 +134,53 @@ TEST(SynthFidelity, TextureAndFineNoiseMeasureWhatTheySay) {
   EXPECT_GT(noise, 8.0);
   EXPECT_LE(noise, 10.0 + 1e-3);
 }
+
+// Grain, the darker horizon and the light discs seen in mirrors each change the image the way they say.
+TEST(SynthRayTracer, GrainHorizonAndLightDiscsDoWhatTheySay) {
+  CameraModel m = clevrCameraModel();
+  Camera cam = Camera::make(m, m.base_position, 96, 64);
+  RenderSettings s;
+  s.width = 96;
+  s.height = 64;
+  s.shadow_samples = 1;
+  s.aa_samples = 0;
+  s.grain = 0;
+  s.light_radiance = 0;
+  s.sky_horizon = 1;
+  s.light_radius = 3;  // discs large enough to be seen by some pixel at this size
+  Lighting l = clevrLighting(s, m.base_position);
+  cv::Mat ids;
+  const cv::Mat plain = renderScene(twoObjects(), cam, l, s, &ids);
+  // Grain: zero-mean noise of the given spread, the same on the three channels, fixed by the seed.
+  s.grain = 2.0;
+  const cv::Mat grainy = renderScene(twoObjects(), cam, l, s), again = renderScene(twoObjects(), cam, l, s);
+  EXPECT_EQ(cv::norm(grainy, again, cv::NORM_INF), 0);
+  cv::Mat diff;
+  cv::Mat(grainy).convertTo(diff, CV_64FC3);
+  cv::Mat base;
+  plain.convertTo(base, CV_64FC3);
+  diff -= base;
+  cv::Scalar mean, spread;
+  cv::meanStdDev(diff.reshape(1), mean, spread);
+  EXPECT_NEAR(mean[0], 0.0, 0.15);
+  EXPECT_NEAR(spread[0], 2.0, 0.3);
+  const cv::Vec3d px = diff.at<cv::Vec3d>(10, 10);
+  EXPECT_EQ(px[0], px[1]);
+  EXPECT_EQ(px[1], px[2]);
+  s.grain = 0;
+  // A darker horizon darkens only the metal sphere (its mirror sees the sky); rubber and ground stay.
+  s.sky_horizon = 0.2;
+  const cv::Mat dusk = renderScene(twoObjects(), cam, l, s);
+  const cv::Mat sphere = ids == 0, rest = ids != 0;
+  EXPECT_LT(cv::mean(dusk, sphere)[2], cv::mean(plain, sphere)[2] - 1.0);
+  EXPECT_EQ(cv::norm(dusk, plain, cv::NORM_INF, rest), 0);
+  s.sky_horizon = 1;
+  // Light discs: some sphere pixels become much brighter (the lights' reflections), nothing else changes.
+  s.light_radiance = 50;
+  const cv::Mat shiny = renderScene(twoObjects(), cam, l, s);
+  EXPECT_EQ(cv::norm(shiny, plain, cv::NORM_INF, rest), 0);
+  EXPECT_GT(cv::norm(shiny, plain, cv::NORM_INF, sphere), 40);
+  cv::Mat brighter;
+  cv::compare(shiny, plain, brighter, cv::CMP_GE);
+  EXPECT_EQ(cv::countNonZero(brighter.reshape(1)), static_cast<int>(brighter.total() * 3));
+}
