@@ -36,6 +36,9 @@ static vqa::cli::Registrar reg(
       app.add_option("--rounds", o->rounds, "rounds of program search + learning from answers")->capture_default_str();
       app.add_option("--round-steps", o->round_steps, "learning steps per round")->capture_default_str();
       app.add_option("--samples", o->samples, "programs sampled per question in each search")->capture_default_str();
+      app.add_option("--wide-samples", o->wide_samples,
+                     "programs sampled again per question for groups a search left without a program (0: never)")
+          ->capture_default_str();
       app.add_option("--search-questions", o->search_questions,
                      "questions searched per round: a rotating slice of the QA pairs (0: all)")
           ->capture_default_str();

@@ -194,6 +194,7 @@ void checkTrainQaOptions(const TrainQaOptions& o) {
   range("--rounds", o.rounds, 0, 1000);
   range("--round-steps", static_cast<double>(o.round_steps), 1, 1e8);
   range("--samples", o.samples, 0, 256);
+  range("--wide-samples", o.wide_samples, 0, 1024);
   range("--search-questions", static_cast<double>(o.search_questions), 0, 1e9);
   range("--temperature", o.temperature, 0.01, 100);
   range("--batch-size", o.batch_size, 1, 4096);
@@ -246,6 +247,7 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
       o.rounds = t.at("rounds").get<int>();
       o.round_steps = t.at("round_steps").get<int64_t>();
       o.samples = t.at("samples").get<int>();
+      o.wide_samples = t.value("wide_samples", 0);  // runs before the wide pass existed had none
       o.search_questions = t.at("search_questions").get<int64_t>();
       o.temperature = t.at("temperature").get<double>();
       o.batch_size = t.at("batch_size").get<int>();
@@ -334,7 +336,8 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
     nlohmann::json t = {{"step", step}, {"total_steps", total}, {"searched_rounds", searched}, {"split", o.split},
                         {"elapsed_seconds", run_seconds()},
                         {"programs", o.programs}, {"qa_fraction", o.qa_fraction}, {"warm_steps", o.warm_steps},
-                        {"rounds", o.rounds}, {"round_steps", o.round_steps}, {"samples", o.samples}, {"search_questions", o.search_questions},
+                        {"rounds", o.rounds}, {"round_steps", o.round_steps}, {"samples", o.samples},
+                        {"wide_samples", o.wide_samples}, {"search_questions", o.search_questions},
                         {"temperature", o.temperature}, {"batch_size", o.batch_size},
                         {"learning_rate", o.learning_rate}, {"weight_decay", o.weight_decay},
                         {"answer_loss", o.answer_loss}, {"seed", o.seed}, {"qa_pairs", sel.qa.size()},
@@ -380,7 +383,6 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
     const auto s0 = std::chrono::steady_clock::now();
     const ClevrExecutor exact;
     int64_t found_now = 0, greedy_right = 0;
-    const size_t chunk = 256;
     const int64_t K = o.samples;
     // This round's questions: all, or the round's slice of a seeded order (so rounds cover different ones).
     std::vector<size_t> order(sel.qa.size());
@@ -404,13 +406,6 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
     std::vector<const std::vector<size_t>*> groups;
     for (const auto& [text, members] : by_text) groups.push_back(&members);
     const size_t kDecodedPerGroup = 4;
-    std::vector<size_t> decoded_questions;  // indices into order
-    std::vector<size_t> decoded_group;
-    for (size_t g = 0; g < groups.size(); ++g)
-      for (size_t r = 0; r < std::min(kDecodedPerGroup, groups[g]->size()); ++r) {
-        decoded_questions.push_back((*groups[g])[r]);
-        decoded_group.push_back(g);
-      }
     struct Candidate {
       std::vector<int> steps;
       double log_probability;
@@ -433,30 +428,40 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
     auto complete = [&](const std::vector<int>& steps, size_t k) {
       return !m.options.phrase_pointers || program::coversPhrases(steps, chains_of[warm_count + k], numProgramTokens());
     };
-    Progress progress("train: round " + std::to_string(round + 1) + " search", static_cast<int64_t>(count),
-                      "questions", &log);
-    for (size_t start_q = 0; start_q < decoded_questions.size(); start_q += chunk) {
-      const size_t end_q = std::min(decoded_questions.size(), start_q + chunk);
-      progress.set(static_cast<int64_t>(static_cast<double>(start_q) / decoded_questions.size() * count));
-      std::vector<std::string> texts;
-      for (size_t k = start_q; k < end_q; ++k) texts.push_back(data.questions[sel.qa[order[decoded_questions[k]]]].question);
-      const auto greedy = m.parse(texts, 128);
-      std::vector<program::DecodedProgram> sampled;
-      if (K > 0)
-        sampled = m.parse(texts, 128, K, o.seed * 1000003ull + static_cast<uint64_t>(round) * 7919ull + start_q,
-                          o.temperature);
-      for (size_t n = start_q; n < end_q; ++n) {
-        const size_t local = n - start_q, g = decoded_group[n];
-        const bool first = n == 0 || decoded_group[n - 1] != g;
-        auto consider = [&](const program::DecodedProgram& d, bool greedy_of_first) {
-          if (seen[g].insert(d.steps).second) candidates[g].push_back({d.steps, d.log_probability, greedy_of_first});
-        };
-        consider(greedy[local], first);
-        for (int64_t s = 0; s < K; ++s) consider(sampled[local * K + s], false);
+    // Decodes greedy + `samples` programs of up to kDecodedPerGroup questions of each group in `which` and adds
+    // the new ones to the groups' candidates. Returns the number of questions decoded.
+    auto decode = [&](const std::vector<size_t>& which, int64_t samples, uint64_t seed, Progress* progress) {
+      std::vector<size_t> questions, group_of;  // questions: indices into order
+      for (size_t g : which)
+        for (size_t r = 0; r < std::min(kDecodedPerGroup, groups[g]->size()); ++r) {
+          questions.push_back((*groups[g])[r]);
+          group_of.push_back(g);
+        }
+      // Fewer questions per chunk when each brings many samples, so a chunk's programs stay a bounded batch.
+      const size_t chunk = std::max<size_t>(1, 2304 / static_cast<size_t>(1 + samples));
+      for (size_t start_q = 0; start_q < questions.size(); start_q += chunk) {
+        const size_t end_q = std::min(questions.size(), start_q + chunk);
+        if (progress) progress->set(static_cast<int64_t>(static_cast<double>(start_q) / questions.size() * count));
+        std::vector<std::string> texts;
+        for (size_t k = start_q; k < end_q; ++k) texts.push_back(data.questions[sel.qa[order[questions[k]]]].question);
+        const auto greedy = m.parse(texts, 128);
+        std::vector<program::DecodedProgram> sampled;
+        if (samples > 0) sampled = m.parse(texts, 128, samples, seed + start_q, o.temperature);
+        for (size_t n = start_q; n < end_q; ++n) {
+          const size_t local = n - start_q, g = group_of[n];
+          const bool first = n == 0 || group_of[n - 1] != g;
+          auto consider = [&](const program::DecodedProgram& d, bool greedy_of_first) {
+            if (seen[g].insert(d.steps).second) candidates[g].push_back({d.steps, d.log_probability, greedy_of_first});
+          };
+          consider(greedy[local], first);
+          for (int64_t s = 0; s < samples; ++s) consider(sampled[local * static_cast<size_t>(samples) + s], false);
+        }
       }
-    }
-    progress.finish();
-    for (size_t g = 0; g < groups.size(); ++g) {
+      return questions.size();
+    };
+    // Gives each member of group g its pseudo-program (or none) from the group's candidates; returns
+    // {members given one, members the group's first greedy program answers}.
+    auto assign = [&](size_t g) {
       const std::vector<size_t>& members = *groups[g];
       // The members' pseudo-programs of earlier rounds compete again, so a right program found once is not
       // lost to a round whose samples missed it.
@@ -468,12 +473,13 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
       // right[c][i]: candidate c answers member i.
       std::vector<std::vector<bool>> right(candidates[g].size(), std::vector<bool>(members.size()));
       std::vector<int> votes(candidates[g].size(), 0);
+      int64_t greedy = 0, found = 0;
       for (size_t c = 0; c < candidates[g].size(); ++c)
         for (size_t i = 0; i < members.size(); ++i) {
           right[c][i] = complete(candidates[g][c].steps, order[members[i]]) &&
                         answers(candidates[g][c].steps, order[members[i]]);
           votes[c] += right[c][i];
-          if (right[c][i] && candidates[g][c].greedy_of_first) ++greedy_right;
+          if (right[c][i] && candidates[g][c].greedy_of_first) ++greedy;
         }
       auto better = [&](size_t a, size_t b) {  // more questions answered, then more probable
         return votes[a] != votes[b] ? votes[a] > votes[b]
@@ -493,9 +499,33 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
           continue;
         }
         kept = candidates[g][best].steps;
-        ++found_now;
+        ++found;
       }
+      return std::pair<int64_t, int64_t>{found, greedy};
+    };
+    Progress progress("train: round " + std::to_string(round + 1) + " search", static_cast<int64_t>(count),
+                      "questions", &log);
+    std::vector<size_t> all_groups(groups.size());
+    for (size_t g = 0; g < groups.size(); ++g) all_groups[g] = g;
+    const uint64_t seed = o.seed * 1000003ull + static_cast<uint64_t>(round) * 7919ull;
+    const size_t decoded = decode(all_groups, K, seed, &progress);
+    progress.finish();
+    std::vector<int64_t> found_in(groups.size());
+    std::vector<size_t> short_groups;  // groups where some question has no pseudo-program
+    for (size_t g = 0; g < groups.size(); ++g) {
+      const auto [found, greedy] = assign(g);
+      found_in[g] = found;
+      greedy_right += greedy;
+      if (found < static_cast<int64_t>(groups[g]->size())) short_groups.push_back(g);
     }
+    // The wide pass: the groups left short are sampled again, many more programs per question (their right
+    // program is rarely one the model already prefers: a phrasing it has not learnt yet).
+    size_t wide_decoded = 0;
+    if (o.wide_samples > 0 && !short_groups.empty()) {
+      wide_decoded = decode(short_groups, o.wide_samples, seed ^ 0x9E3779B97F4A7C15ull, nullptr);
+      for (size_t g : short_groups) found_in[g] = assign(g).first;
+    }
+    for (int64_t f : found_in) found_now += f;
     int64_t with_program = 0;
     for (const auto& p : memory) with_program += p.empty() ? 0 : 1;
     const double n = static_cast<double>(std::max<size_t>(1, count));
@@ -504,14 +534,16 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
     record({{"step", step},
             {"elapsed_seconds", run_seconds()},
             {"search", {{"round", round + 1}, {"found", found_now / n}, {"greedy_right", greedy_right / n},
-                        {"searched", count}, {"groups", groups.size()}, {"decoded", decoded_questions.size()},
+                        {"searched", count}, {"groups", groups.size()}, {"decoded", decoded},
+                        {"short_groups", short_groups.size()}, {"wide_decoded", wide_decoded},
                         {"with_program", with_program / all}, {"seconds", seconds}}}});
-    char line[320];
+    char line[400];
     std::snprintf(line, sizeof line,
-                  "train: round %d/%d search: %zu questions in %zu groups, %zu decoded x (greedy + %d samples): "
-                  "group's greedy answers right %.2f%%, a consistent program for %.2f%% (%.2f%% hold one), %.0f s",
-                  round + 1, o.rounds, count, groups.size(), decoded_questions.size(), o.samples,
-                  100 * greedy_right / n, 100 * found_now / n, 100 * with_program / all, seconds);
+                  "train: round %d/%d search: %zu questions in %zu groups, %zu decoded x (greedy + %d samples), "
+                  "%zu groups short, %zu decoded again x %d: group's greedy answers right %.2f%%, a consistent "
+                  "program for %.2f%% (%.2f%% hold one), %.0f s",
+                  round + 1, o.rounds, count, groups.size(), decoded, o.samples, short_groups.size(), wide_decoded,
+                  o.wide_samples, 100 * greedy_right / n, 100 * found_now / n, 100 * with_program / all, seconds);
     say(line);
   };
 

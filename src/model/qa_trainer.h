@@ -32,6 +32,7 @@ struct TrainQaOptions {
   int rounds = 4;           // search-and-learn rounds
   int64_t round_steps = 800;
   int samples = 8;          // programs sampled per question and round
+  int wide_samples = 64;    // sampled again, per question, for groups the round's search left without a program
   int64_t search_questions = 0;  // questions searched per round, a rotating slice of the QA pairs (0: all)
   double temperature = 1.0;
   int batch_size = 64;
