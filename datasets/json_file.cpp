@@ -4,11 +4,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include "core/errors.h"
@@ -68,23 +70,36 @@ std::string problemOf(std::string message) {
   return excerpt(message, 120);
 }
 
+// Follows the nesting of lists and objects one character at a time (strings skipped).
+class NestingScanner {
+ public:
+  // True when `c` opens a list or object deeper than kMaxJsonDepth.
+  bool tooDeep(char c) {
+    if (escaped_) {
+      escaped_ = false;
+    } else if (in_string_) {
+      if (c == '\\') escaped_ = true;
+      else if (c == '"') in_string_ = false;
+    } else if (c == '"') {
+      in_string_ = true;
+    } else if (c == '[' || c == '{') {
+      return ++depth_ > kMaxJsonDepth;
+    } else if (c == ']' || c == '}') {
+      --depth_;
+    }
+    return false;
+  }
+
+ private:
+  int depth_ = 0;
+  bool in_string_ = false, escaped_ = false;
+};
+
 // The first place where lists and objects nest deeper than kMaxJsonDepth, or npos.
 size_t tooDeepAt(const std::string& text) {
-  int depth = 0;
-  bool inString = false;
-  for (size_t i = 0; i < text.size(); ++i) {
-    const char c = text[i];
-    if (inString) {
-      if (c == '\\') ++i;
-      else if (c == '"') inString = false;
-    } else if (c == '"') {
-      inString = true;
-    } else if (c == '[' || c == '{') {
-      if (++depth > kMaxJsonDepth) return i;
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
+  NestingScanner scanner;
+  for (size_t i = 0; i < text.size(); ++i)
+    if (scanner.tooDeep(text[i])) return i;
   return std::string::npos;
 }
 
@@ -146,6 +161,130 @@ nlohmann::json readJsonFile(const std::string& path) {
     throw InputError(path, "",
                      (overflow ? "number too large" : "invalid or truncated JSON") + where + ": " + problem);
   }
+}
+
+namespace {
+
+// "line L, column C (byte B)" for a byte offset into a file, counting its lines up to there.
+std::string locateInFile(const std::string& path, size_t offset) {
+  std::ifstream in(path, std::ios::binary);
+  std::string head(offset, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(offset));
+  head.resize(static_cast<size_t>(std::max<std::streamsize>(0, in.gcount())));
+  return locate(head, head.size());
+}
+
+// SAX handler that builds each member of the top-level object on its own and hands it over when complete.
+class MemberStreamer : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  using json = nlohmann::json;
+  MemberStreamer(const std::function<void(std::string, json)>& visit) : visit_(visit) {}
+
+  bool null() override { return put(json(nullptr)); }
+  bool boolean(bool v) override { return put(json(v)); }
+  bool number_integer(json::number_integer_t v) override { return put(json(v)); }
+  bool number_unsigned(json::number_unsigned_t v) override { return put(json(v)); }
+  bool number_float(json::number_float_t v, const json::string_t&) override { return put(json(v)); }
+  bool string(json::string_t& v) override { return put(json(std::move(v))); }
+  bool binary(json::binary_t& v) override { return put(json(std::move(v))); }
+  bool key(json::string_t& k) override {
+    keys_[static_cast<size_t>(depth_)] = std::move(k);
+    return true;
+  }
+  bool start_object(std::size_t) override { return open(json::object()); }
+  bool start_array(std::size_t) override { return open(json::array()); }
+  bool end_object() override { return close(); }
+  bool end_array() override { return close(); }
+  bool parse_error(std::size_t position, const std::string&, const json::exception& e) override {
+    error_offset = position;
+    error_message = e.what();
+    overflow = e.id == 406;
+    return false;
+  }
+
+  bool not_object = false, too_deep = false, overflow = false;
+  size_t error_offset = std::string::npos;
+  std::string error_message;
+
+ private:
+  // A scalar or a new container goes into the container on top (depth >= 2), or is a whole member (depth 1).
+  json* place(json v) {
+    if (depth_ == 1) {
+      member_ = std::move(v);
+      return &member_;
+    }
+    json& top = *stack_.back();
+    if (top.is_array()) {
+      top.push_back(std::move(v));
+      return &top.back();
+    }
+    json& slot = top[keys_[static_cast<size_t>(depth_)]];
+    slot = std::move(v);
+    return &slot;
+  }
+  bool put(json v) {
+    if (depth_ == 0) return not_object = true, false;
+    place(std::move(v));
+    if (depth_ == 1) visit_(std::move(keys_[1]), std::move(member_));
+    return true;
+  }
+  bool open(json container) {
+    if (depth_ == 0) {
+      if (!container.is_object()) return not_object = true, false;
+      depth_ = 1;
+      return true;
+    }
+    if (depth_ + 1 > kMaxJsonDepth) return too_deep = true, false;
+    stack_.push_back(place(std::move(container)));
+    ++depth_;
+    if (keys_.size() <= static_cast<size_t>(depth_)) keys_.resize(static_cast<size_t>(depth_) + 1);
+    return true;
+  }
+  bool close() {
+    --depth_;
+    if (depth_ >= 1) stack_.pop_back();
+    if (depth_ == 1) visit_(std::move(keys_[1]), std::move(member_));
+    return true;
+  }
+
+  const std::function<void(std::string, json)>& visit_;
+  int depth_ = 0;                 // containers open, the top-level object included
+  std::vector<std::string> keys_ = std::vector<std::string>(2);  // the pending key at each depth
+  std::vector<json*> stack_;      // open containers of the current member
+  json member_;
+};
+
+}  // namespace
+
+void streamJsonObject(const std::string& path, const std::string& not_object_problem,
+                      const std::function<void(std::string key, nlohmann::json value)>& visit) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) throw InputError(path, "", "is a folder, not a file");
+  std::FILE* file = std::fopen(path.c_str(), "rb");
+  if (!file) throw InputError(path, "", "cannot open file");
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> closer(file, &std::fclose);
+  int c;
+  while ((c = std::fgetc(file)) != EOF && std::isspace(c)) {
+  }
+  if (c == EOF) throw InputError(path, "", "file is empty");
+  std::rewind(file);
+  MemberStreamer streamer(visit);
+  const bool ok = nlohmann::json::sax_parse(file, &streamer);
+  if (ok) return;
+  if (streamer.not_object) throw InputError(path, "", not_object_problem);
+  if (streamer.too_deep) {
+    std::rewind(file);
+    NestingScanner scanner;
+    size_t at = 0;
+    while ((c = std::fgetc(file)) != EOF && !scanner.tooDeep(static_cast<char>(c))) ++at;
+    throw InputError(path, "",
+                     "lists and objects nest deeper than " + std::to_string(kMaxJsonDepth) + " levels at " +
+                         locateInFile(path, at));
+  }
+  const std::string where =
+      streamer.error_offset != std::string::npos ? " at " + locateInFile(path, streamer.error_offset) : "";
+  throw InputError(path, "", (streamer.overflow ? "number too large" : "invalid or truncated JSON") + where + ": " +
+                                 problemOf(streamer.error_message));
 }
 
 void writeFileAtomic(const std::string& path, const std::string& contents) {

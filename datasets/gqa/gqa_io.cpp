@@ -1,6 +1,7 @@
 // GQA readers.
 #include "datasets/gqa/gqa_io.h"
 
+#include <algorithm>
 #include <climits>
 
 #include "core/errors.h"
@@ -35,51 +36,61 @@ double number(const nlohmann::json& o, const char* key) {
 
 }  // namespace
 
-std::vector<GqaQuestion> readGqaQuestions(const std::string& path) {
-  const nlohmann::json root = readJsonFile(path);
-  if (!root.is_object()) throw InputError(path, "", "a GQA questions file is an object of questionId -> record");
-  std::vector<GqaQuestion> out;
-  out.reserve(root.size());
-  for (auto it = root.begin(); it != root.end(); ++it) {
-    GqaQuestion q;
-    q.id = it.key();
-    const auto& r = it.value();
-    try {
-      if (!r.is_object()) throw std::runtime_error("record is not an object");
-      q.image_id = optString(r, "imageId");
-      if (q.image_id.empty()) throw std::runtime_error("missing 'imageId'");
-      q.question = optString(r, "question");
-      if (r.contains("answer") && !r["answer"].is_null()) {
-        q.answer = optString(r, "answer");
-        q.has_answer = true;
-      }
-      q.full_answer = optString(r, "fullAnswer");
-      if (r.contains("isBalanced") && r["isBalanced"].is_boolean()) q.balanced = r["isBalanced"].get<bool>();
-      if (r.contains("types") && r["types"].is_object()) {
-        q.structural = optString(r["types"], "structural");
-        q.semantic_type = optString(r["types"], "semantic");
-        q.detailed = optString(r["types"], "detailed");
-      }
-      if (r.contains("groups") && r["groups"].is_object() && r["groups"].contains("global") &&
-          !r["groups"]["global"].is_null()) {
-        q.global_group = optString(r["groups"], "global");
-        q.has_global_group = true;
-      }
-      q.entailed = idList(r, "entailed");
-      q.equivalent = idList(r, "equivalent");
-      if (r.contains("semantic")) {
-        q.has_program = true;
-        try {
-          q.program = parseGqaProgram(r["semantic"]);
-        } catch (const std::exception& e) {
-          q.program_error = e.what();
-        }
-      }
-    } catch (const std::exception& e) {
-      throw InputError::in(path, "question " + excerpt(q.id), e);
-    }
-    out.push_back(std::move(q));
+GqaQuestion gqaQuestionFromJson(const std::string& id, const nlohmann::json& r) {
+  GqaQuestion q;
+  q.id = id;
+  if (!r.is_object()) throw std::runtime_error("record is not an object");
+  q.image_id = optString(r, "imageId");
+  if (q.image_id.empty()) throw std::runtime_error("missing 'imageId'");
+  q.question = optString(r, "question");
+  if (r.contains("answer") && !r["answer"].is_null()) {
+    q.answer = optString(r, "answer");
+    q.has_answer = true;
   }
+  q.full_answer = optString(r, "fullAnswer");
+  if (r.contains("isBalanced") && r["isBalanced"].is_boolean()) q.balanced = r["isBalanced"].get<bool>();
+  if (r.contains("types") && r["types"].is_object()) {
+    q.structural = optString(r["types"], "structural");
+    q.semantic_type = optString(r["types"], "semantic");
+    q.detailed = optString(r["types"], "detailed");
+  }
+  if (r.contains("groups") && r["groups"].is_object() && r["groups"].contains("global") &&
+      !r["groups"]["global"].is_null()) {
+    q.global_group = optString(r["groups"], "global");
+    q.has_global_group = true;
+  }
+  q.entailed = idList(r, "entailed");
+  q.equivalent = idList(r, "equivalent");
+  if (r.contains("semantic")) {
+    q.has_program = true;
+    try {
+      q.program = parseGqaProgram(r["semantic"]);
+    } catch (const std::exception& e) {
+      q.program_error = e.what();
+    }
+  }
+  return q;
+}
+
+void forEachGqaQuestion(const std::string& path, const std::function<void(GqaQuestion)>& visit) {
+  streamJsonObject(path, "a GQA questions file is an object of questionId -> record",
+                   [&](std::string id, nlohmann::json record) {
+                     GqaQuestion q;
+                     try {
+                       q = gqaQuestionFromJson(id, record);
+                     } catch (const std::exception& e) {
+                       throw InputError::in(path, "question " + excerpt(id), e);
+                     }
+                     visit(std::move(q));
+                   });
+}
+
+std::vector<GqaQuestion> readGqaQuestions(const std::string& path) {
+  std::vector<GqaQuestion> out;
+  forEachGqaQuestion(path, [&](GqaQuestion q) { out.push_back(std::move(q)); });
+  std::sort(out.begin(), out.end(), [](const GqaQuestion& a, const GqaQuestion& b) { return a.id < b.id; });
+  for (size_t i = 1; i < out.size(); ++i)
+    if (out[i].id == out[i - 1].id) throw InputError(path, "question " + excerpt(out[i].id), "appears twice");
   return out;
 }
 
@@ -132,16 +143,17 @@ SceneGraph gqaSceneFromJson(const std::string& image_id, const nlohmann::json& r
 }
 
 std::map<std::string, SceneGraph> readGqaSceneGraphs(const std::string& path) {
-  const nlohmann::json root = readJsonFile(path);
-  if (!root.is_object()) throw InputError(path, "", "a GQA scene graph file is an object of imageId -> graph");
   std::map<std::string, SceneGraph> out;
-  for (auto it = root.begin(); it != root.end(); ++it) {
-    try {
-      out.emplace(it.key(), gqaSceneFromJson(it.key(), it.value()));
-    } catch (const std::exception& e) {
-      throw InputError::in(path, "image " + excerpt(it.key()), e);
-    }
-  }
+  streamJsonObject(path, "a GQA scene graph file is an object of imageId -> graph",
+                   [&](std::string id, nlohmann::json record) {
+                     const std::string where = "image " + excerpt(id);
+                     try {
+                       SceneGraph graph = gqaSceneFromJson(id, record);
+                       if (!out.emplace(id, std::move(graph)).second) throw std::runtime_error("appears twice");
+                     } catch (const std::exception& e) {
+                       throw InputError::in(path, where, e);
+                     }
+                   });
   return out;
 }
 

@@ -1,5 +1,6 @@
 // GQA questions (dict of id -> record with `semantic` programs) and GQA scene graphs.
 #pragma once
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -28,11 +29,18 @@ struct GqaQuestion {
   std::string program_error;  // non-empty when `semantic` could not be parsed
 };
 
-// Questions in question-id order. Throws InputError("PATH: question ID: problem") for malformed records; a
+// One question record (the value under its id). Throws std::runtime_error("problem").
+GqaQuestion gqaQuestionFromJson(const std::string& id, const nlohmann::json& record);
+
+// Hands each question to `visit` in file order as soon as its record is read: memory holds one record, so a
+// file of any size (GQA's train_balanced is 1.4 GB) is read in bounded memory. Same errors as below.
+void forEachGqaQuestion(const std::string& path, const std::function<void(GqaQuestion)>& visit);
+
+// Questions in question-id order, read record by record (memory holds the questions, not the document). Throws InputError("PATH: question ID: problem") for malformed records; a
 // malformed program is recorded in program_error (check-programs counts it, eval refuses it).
 std::vector<GqaQuestion> readGqaQuestions(const std::string& path);
 
-// imageId -> scene graph. Throws InputError("PATH: image ID: object OID: problem").
+// imageId -> scene graph, read graph by graph. Throws InputError("PATH: image ID: object OID: problem").
 std::map<std::string, SceneGraph> readGqaSceneGraphs(const std::string& path);
 SceneGraph gqaSceneFromJson(const std::string& image_id, const nlohmann::json& record);
 

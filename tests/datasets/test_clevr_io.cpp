@@ -243,3 +243,32 @@ TEST(JsonFile, OutputFilesAreWrittenAllOrNone) {
   EXPECT_EQ(readJsonFile(dir + "/p.json"), json::array({1}));
   EXPECT_EQ(readJsonFile(dir + "/sub/j.json"), (json{{"a", 2}}));
 }
+
+// The streaming reader hands over each top-level member complete and equal to what the whole-document parse
+// gives, in file order, and fails with the same located one-line errors.
+TEST(JsonFile, StreamedMembersEqualTheDocumentsAndErrorsAreLocated) {
+  const std::string dir = vqa::testing::scratchDir();
+  using vqa::testing::writeFile;
+  const std::string text = R"({"b": {"x": [1, 2.5, {"y": null, "z": [true, "s\"]"]}], "w": {}},
+    "a": [[], [[1]], {"k": -3}], "c": "plain", "d": 18446744073709551615})";
+  const std::string path = writeFile(dir + "/doc.json", text);
+  const nlohmann::json whole = nlohmann::json::parse(text);
+  std::vector<std::string> keys;
+  streamJsonObject(path, "not an object", [&](std::string key, nlohmann::json value) {
+    EXPECT_EQ(value, whole.at(key)) << key;
+    keys.push_back(key);
+  });
+  EXPECT_EQ(keys, (std::vector<std::string>{"b", "a", "c", "d"}));
+  auto stream = [&](const std::string& file) { streamJsonObject(file, "not an object", [](std::string, nlohmann::json) {}); };
+  EXPECT_EQ(errorOf([&] { stream(writeFile(dir + "/list.json", "[1]")); }), dir + "/list.json: not an object");
+  EXPECT_EQ(errorOf([&] { stream(writeFile(dir + "/empty.json", " \n")); }), dir + "/empty.json: file is empty");
+  EXPECT_EQ(errorOf([&] { stream(dir); }), dir + ": is a folder, not a file");
+  const std::string cut = writeFile(dir + "/cut.json", "{\"a\": 1,\n \"b\": [1, 2");
+  const std::string message = errorOf([&] { stream(cut); });
+  EXPECT_EQ(message.rfind(cut + ": invalid or truncated JSON at line 2, column ", 0), 0u) << message;
+  const std::string deep = writeFile(dir + "/deep.json", "{\"info\": " + std::string(100000, '[') + "}");
+  EXPECT_EQ(errorOf([&] { stream(deep); }),
+            deep + ": lists and objects nest deeper than 512 levels at line 1, column 521 (byte 520)");
+  const std::string big = writeFile(dir + "/big.json", "{\"a\":\n 1e400}");
+  EXPECT_EQ(errorOf([&] { stream(big); }).rfind(big + ": number too large at line 2, column ", 0), 0u);
+}

@@ -53,6 +53,15 @@ TEST(GqaIo, BadInputNamesFileAndRecord) {
   } catch (const InputError& e) {
     EXPECT_EQ(std::string(e.what()), noImage + ": question q9: missing 'imageId'");
   }
+  // Read record by record, a question id given twice is an error, not a silent overwrite.
+  const std::string twice = vqa::testing::writeFile(dir + "/q3.json", R"({"q1": {"imageId": "7", "question": "a?"},
+    "q2": {"imageId": "7", "question": "b?"}, "q1": {"imageId": "8", "question": "c?"}})");
+  try {
+    readGqaQuestions(twice);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_EQ(std::string(e.what()), twice + ": question q1: appears twice");
+  }
 }
 
 static GqaQuestion question(const std::string& id, const std::string& answer, const std::string& structural,
