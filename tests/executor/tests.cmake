@@ -4,4 +4,7 @@
 if(TARGET vqa_soft_executor)
   vqa_test(test_soft_executor SOURCES executor/test_soft_executor.cpp
            LIBS vqa_soft_executor vqa_executor vqa_datasets)
+  if(TARGET vqa)
+    add_dependencies(test_soft_executor vqa)  # generates its validation questions with `vqa generate`
+  endif()
 endif()
