@@ -58,16 +58,22 @@ std::vector<RenderObject> twoObjects() {
   c.center = {-1.5, -1.5, 0.35};
   return {a, b, c};
 }
+
+// Quick settings for small test renders: 96x64, one shadow sample, `aa` anti-aliasing samples.
+RenderSettings smallSettings(int aa) {
+  RenderSettings s;
+  s.width = 96;
+  s.height = 64;
+  s.shadow_samples = 1;
+  s.aa_samples = aa;
+  return s;
+}
 }  // namespace
 
 TEST(SynthRayTracer, DeterministicAcrossThreadCounts) {
   CameraModel m = clevrCameraModel();
   Camera cam = Camera::make(m, m.base_position, 96, 64);
-  RenderSettings s;
-  s.width = 96;
-  s.height = 64;
-  s.shadow_samples = 1;
-  s.aa_samples = 2;
+  RenderSettings s = smallSettings(2);
   s.threads = 1;
   Lighting l = clevrLighting(s, m.base_position);
   cv::Mat ids;
@@ -98,11 +104,7 @@ TEST(SynthRayTracer, IdBufferMatchesProjectedCentres) {
 TEST(SynthRayTracer, RendersRealSceneAndRejectsBadSettings) {
   VQA_REQUIRE_SHARED(shared);
   auto scenes = vqa::readClevrScenes(shared + "/data/clevr-real/scenes/CLEVR_val_scenes_first500.json");
-  RenderSettings s;
-  s.width = 96;
-  s.height = 64;
-  s.shadow_samples = 1;
-  s.aa_samples = 0;
+  RenderSettings s = smallSettings(0);
   cv::Mat img = renderClevrScene(scenes.scenes[0], s);
   EXPECT_EQ(img.size(), cv::Size(96, 64));
   EXPECT_THROW(setRenderSetting(s, "no_such=1"), std::runtime_error);
@@ -139,11 +141,7 @@ TEST(SynthFidelity, TextureAndFineNoiseMeasureWhatTheySay) {
 TEST(SynthRayTracer, GrainHorizonAndLightDiscsDoWhatTheySay) {
   CameraModel m = clevrCameraModel();
   Camera cam = Camera::make(m, m.base_position, 96, 64);
-  RenderSettings s;
-  s.width = 96;
-  s.height = 64;
-  s.shadow_samples = 1;
-  s.aa_samples = 0;
+  RenderSettings s = smallSettings(0);
   s.grain = 0;
   s.light_radiance = 0;
   s.sky_horizon = 1;
