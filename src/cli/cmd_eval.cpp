@@ -25,6 +25,8 @@
 #endif
 #ifdef VQA_HAVE_MODEL
 #include "model/engine_model.h"
+#include "model/pixel_answering.h"
+#include "vision/image_io.h"
 #include "model/qa_data.h"
 #endif
 
@@ -219,9 +221,16 @@ void evalClevr(const EvalOptions& o, OutputFiles& outputs) {
 #ifdef VQA_HAVE_MODEL
 // A trained model on a dataset folder: programs from the model, run with the exact executor on the
 // ground-truth scenes; accuracy per type and family, and program exact-match where the data has programs.
+void evalPixels(const EvalOptions& o, model::EngineModel& engine, OutputFiles& outputs);
+
 void evalModel(const EvalOptions& o, OutputFiles& outputs) {
   hopfield::set_compute_threads(o.threads);
   model::LoadedEngineModel loaded = model::loadEngineModel(o.model);
+  if (loaded.model->vision && o.scene_mode != "oracle") return evalPixels(o, *loaded.model, outputs);
+  if (o.scene_mode == "vision")
+    throw std::runtime_error(o.model + ": an oracle-scene model has no scene parser (--scene vision needs one)");
+  if (!o.questions.empty() || !o.scenes.empty())
+    throw std::runtime_error("--questions and --scenes go with a vision model (an oracle-scene model reads --data DIR)");
   const model::QaDataset data = model::openQaDataset(o.data_dir, o.split);
   std::vector<std::string> texts;
   std::vector<const SceneGraph*> scenes;
@@ -276,6 +285,136 @@ void evalModel(const EvalOptions& o, OutputFiles& outputs) {
       const ClevrQuestion& q = data.questions[k];
       nlohmann::json p = {{"question_index", q.question_index}, {"question", q.question},
                           {"program", tokensToString(answers[k].program)}, {"prediction", answers[k].answer}};
+      if (q.has_answer) p["answer"] = q.answer;
+      if (!answers[k].error.empty()) p["error"] = answers[k].error;
+      list.push_back(p);
+    }
+    outputs.addJson("--predictions", o.predictions, list, 1);
+  }
+}
+#endif
+
+#ifdef VQA_HAVE_MODEL
+// A vision model on a dataset folder: pixels -> scenes -> programs -> the SoftExecutor's answers. Questions
+// from DIR/questions (or --questions), images from DIR/images/<split>/; where a scene file exists (DIR/scenes
+// or --scenes) the detections are scored too (eval-scenes' keys under "scenes").
+void evalPixels(const EvalOptions& o, model::EngineModel& engine, OutputFiles& outputs) {
+  const std::string questions_path =
+      o.questions.empty() ? o.data_dir + "/questions/CLEVR_" + o.split + "_questions.json" : o.questions.front();
+  const std::string scenes_path =
+      o.scenes.empty() ? o.data_dir + "/scenes/CLEVR_" + o.split + "_scenes.json" : o.scenes.front();
+  const ClevrQuestions questions = readClevrQuestions(questions_path);
+  if (questions.questions.empty()) throw InputError(questions_path, "", "no questions");
+  std::map<std::string, const SceneGraph*> truth_of;  // image filename -> annotated scene
+  ClevrScenes scenes;
+  const bool scored = !o.scenes.empty() || std::filesystem::exists(scenes_path);
+  if (scored) {
+    scenes = readClevrScenes(scenes_path);
+    for (const auto& s : scenes.scenes) truth_of[s.image_filename] = &s;
+  }
+  // Images in the order the questions first name them; each question points at its image.
+  std::vector<std::string> image_files;
+  std::map<std::string, size_t> image_of_file;
+  std::vector<size_t> image_of(questions.questions.size());
+  for (size_t k = 0; k < questions.questions.size(); ++k) {
+    const ClevrQuestion& q = questions.questions[k];
+    if (q.image_filename.empty()) throw InputError(questions_path, clevrQuestionLabel(k, q), "no image_filename");
+    auto [it, added] = image_of_file.emplace(q.image_filename, image_files.size());
+    if (added) image_files.push_back(q.image_filename);
+    image_of[k] = it->second;
+  }
+  const std::string image_dir = o.data_dir + "/images/" + o.split + "/";
+  std::vector<std::vector<size_t>> questions_of(image_files.size());
+  for (size_t k = 0; k < image_of.size(); ++k) questions_of[image_of[k]].push_back(k);
+
+  Progress progress("eval", static_cast<int64_t>(questions.questions.size()), "questions");
+  const auto started = std::chrono::steady_clock::now();
+  std::vector<model::PixelAnswer> answers(questions.questions.size());
+  vision::SceneEvaluation scene_evaluation;
+  constexpr size_t kImagesPerChunk = 64;  // images decoded and parsed together (bounded memory)
+  for (size_t start = 0; start < image_files.size(); start += kImagesPerChunk) {
+    const size_t end = std::min(image_files.size(), start + kImagesPerChunk);
+    std::vector<cv::Mat> images;
+    std::vector<const SceneGraph*> reference;
+    for (size_t i = start; i < end; ++i) {
+      const std::string path = image_dir + image_files[i];
+      try {
+        images.push_back(vision::readSceneImage(path));
+      } catch (const std::exception& e) {
+        const size_t first = questions_of[i].front();
+        throw InputError(questions_path, clevrQuestionLabel(first, questions.questions[first]), e.what());
+      }
+      auto it = truth_of.find(image_files[i]);
+      reference.push_back(it == truth_of.end() ? nullptr : it->second);
+    }
+    const std::vector<model::ParsedImage> parsed = model::parseImages(engine, images, 16, reference);
+    std::vector<std::string> texts;
+    std::vector<const model::ParsedImage*> on;
+    std::vector<size_t> which;
+    for (size_t i = start; i < end; ++i) {
+      if (reference[i - start]) scene_evaluation.add(parsed[i - start].objects, *reference[i - start], parsed[i - start].width);
+      for (size_t k : questions_of[i]) {
+        texts.push_back(questions.questions[k].question);
+        on.push_back(&parsed[i - start]);
+        which.push_back(k);
+      }
+    }
+    auto part = model::answerOnImages(engine, texts, on, o.batch_size, o.retry_samples);
+    for (size_t j = 0; j < part.size(); ++j) answers[which[j]] = std::move(part[j]);
+    progress.advance(static_cast<int64_t>(which.size()));
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  progress.finish();
+
+  ClevrTally tally;
+  int64_t with_program = 0, exact = 0, answered = 0, symbolic_correct = 0, agree = 0;
+  for (size_t k = 0; k < answers.size(); ++k) {
+    const ClevrQuestion& q = questions.questions[k];
+    if (q.has_answer) {
+      tally.add(q, answers[k].answer, answers[k].answer.empty() ? answers[k].error : "", static_cast<int>(k));
+      ++answered;
+      if (answers[k].symbolic_answer == q.answer) ++symbolic_correct;
+    }
+    if (answers[k].symbolic_answer == answers[k].answer) ++agree;
+    if (q.has_program && q.program_error.empty()) {
+      ++with_program;
+      try {
+        if (toPostfix(resolveProgram(q.program)) == answers[k].program) ++exact;
+      } catch (const std::exception&) {
+        // a gold program outside the token vocabulary never matches
+      }
+    }
+  }
+  nlohmann::json out = tally.toJson();
+  out["program_exact_match"] = with_program ? nlohmann::json(static_cast<double>(exact) / with_program) : nlohmann::json();
+  out["symbolic_accuracy"] = answered ? nlohmann::json(static_cast<double>(symbolic_correct) / answered) : nlohmann::json();
+  out["soft_symbolic_agreement"] = static_cast<double>(agree) / static_cast<double>(answers.size());
+  if (scored && scene_evaluation.images() > 0) out["scenes"] = scene_evaluation.toJson();
+  out["mode"] = {{"scene", "vision"}, {"program", "model"}, {"executor", "soft"}, {"model", o.model},
+                 {"questions", questions_path}, {"images", image_dir}, {"threads", o.threads},
+                 {"retry_samples", o.retry_samples}};
+  out["seconds"] = seconds;
+  out["questions_per_second"] = seconds > 0 ? static_cast<double>(answers.size()) / seconds : 0.0;
+  out["images_per_second"] = seconds > 0 ? static_cast<double>(image_files.size()) / seconds : 0.0;
+  if (answered) printClevrSummary(out);
+  else std::printf("%zu questions without answers (predictions only)\n", answers.size());
+  if (with_program) std::printf("program exact-match: %.2f%% (%lld/%lld)\n", 100.0 * exact / with_program,
+                                static_cast<long long>(exact), static_cast<long long>(with_program));
+  if (answered)
+    std::printf("exact executor on the detected scenes: %.2f%%; soft and exact answers agree on %.2f%%\n",
+                100.0 * symbolic_correct / answered, 100.0 * agree / static_cast<double>(answers.size()));
+  if (out.contains("scenes")) std::printf("scenes: %s", scene_evaluation.summary().c_str());
+  std::printf("pixels: %zu questions on %zu images in %.2f s (%.1f questions/s, %d threads)\n", answers.size(),
+              image_files.size(), seconds, out["questions_per_second"].get<double>(), o.threads);
+  if (o.write_json) outputs.addJson("--json", o.json, out);
+  if (o.write_predictions) {
+    nlohmann::json list = nlohmann::json::array();
+    for (size_t k = 0; k < answers.size(); ++k) {
+      const ClevrQuestion& q = questions.questions[k];
+      nlohmann::json p = {{"question_index", q.question_index}, {"image_filename", q.image_filename},
+                          {"question", q.question}, {"program", tokensToString(answers[k].program)},
+                          {"prediction", answers[k].answer}, {"probability", answers[k].probability},
+                          {"symbolic_prediction", answers[k].symbolic_answer}};
       if (q.has_answer) p["answer"] = q.answer;
       if (!answers[k].error.empty()) p["error"] = answers[k].error;
       list.push_back(p);
@@ -355,8 +494,10 @@ static Registrar reg("eval", "Evaluate question answering (oracle scenes and pro
   app.add_option("--data", o->data_dir, "with --model: dataset folder in CLEVR's v1.0 layout")->type_name("DIR");
   app.add_option("--split", o->split, "with --model: the split to evaluate")->capture_default_str();
   app.add_option("--scene-graphs", o->scene_graphs, "GQA scene graphs file");
-  app.add_option("--scene", o->scene_mode, "where scenes come from: oracle (ground truth)")
-      ->required()->check(CLI::IsMember({"oracle"}));
+  app.add_option("--scene", o->scene_mode,
+                 "where scenes come from: oracle (ground truth) or vision (a vision model's scene parser reads the "
+                 "images; its default)")
+      ->check(CLI::IsMember({"oracle", "vision"}));
   app.add_option("--program", o->program_mode, "where programs come from: oracle (ground truth; without --model)")
       ->check(CLI::IsMember({"oracle"}));
   app.add_option("--executor", o->executor,
@@ -394,14 +535,15 @@ static Registrar reg("eval", "Evaluate question answering (oracle scenes and pro
     if (!o->model.empty()) {
       if (o->data_dir.empty()) throw std::runtime_error("--model needs --data DIR (a dataset folder)");
       if (!o->program_mode.empty()) throw std::runtime_error("--model and --program: programs come from the model");
-      if (!o->questions.empty() || !o->scenes.empty())
-        throw std::runtime_error("--model reads --data DIR; --questions and --scenes are for oracle programs");
+      if (o->questions.size() > 1 || o->scenes.size() > 1)
+        throw std::runtime_error("--model: one --questions file and one --scenes file at most");
       if (o->dataset != "clevr") throw std::runtime_error("--model: GQA models are not supported yet");
       checkPlainName("--split", o->split);
 #ifndef VQA_HAVE_MODEL
       throw std::runtime_error("--model: this build has no model library (it needs torch)");
 #endif
     } else {
+      if (o->scene_mode != "oracle") throw std::runtime_error("--scene oracle is required (or --model MODEL)");
       if (o->program_mode.empty()) throw std::runtime_error("--program oracle (or --model MODEL) is required");
       if (o->questions.empty()) throw std::runtime_error("--questions is required (or --model with --data)");
       if (!o->data_dir.empty()) throw std::runtime_error("--data is read with --model only");

@@ -13,7 +13,7 @@
 #include "model/qa_trainer.h"
 
 static vqa::cli::Registrar reg(
-    "train", "Train the engine from question-answer pairs and a few programs (CLEVR layout; --scene oracle)",
+    "train", "Train the engine from question-answer pairs and a few programs (CLEVR layout; --scene oracle|vision)",
     [](CLI::App& app) {
       auto o = std::make_shared<vqa::model::TrainQaOptions>();
       auto attention = std::make_shared<std::string>("softmax1");
@@ -21,8 +21,19 @@ static vqa::cli::Registrar reg(
           ->required()->type_name("DIR");
       app.add_option("--out", o->out_path, "model file (also the checkpoint --resume continues)")
           ->required()->type_name("MODEL");
-      app.add_option("--scene", o->model.scene, "where scenes come from: oracle (ground-truth scene graphs)")
-          ->check(CLI::IsMember({"oracle"}))->capture_default_str();
+      auto programs_from = std::make_shared<std::string>();
+      app.add_option("--scene", o->model.scene,
+                     "where the model's scenes come from: oracle (ground-truth scene graphs) or vision (its own scene "
+                     "parser reads the images)")
+          ->check(CLI::IsMember({"oracle", "vision"}))->capture_default_str();
+      app.add_option("--vision", o->vision_path,
+                     "--scene vision: the scene parser (vqa train-vision); default: train one first on the data's "
+                     "scene annotations (OUT.vision.bin)")->type_name("MODEL");
+      app.add_option("--vision-steps", o->vision_steps, "--scene vision without --vision: its training steps")
+          ->capture_default_str();
+      app.add_option("--programs-from", *programs_from,
+                     "--scene vision: take the programs of this trained oracle-scene model instead of training them")
+          ->type_name("MODEL");
       app.add_option("--split", o->split, "training split")->capture_default_str();
       app.add_option("--val-split", o->val_split, "validation split, evaluated after the warm start and each round")
           ->capture_default_str();
@@ -66,7 +77,7 @@ static vqa::cli::Registrar reg(
                    "let programs use concepts the question does not name");
       app.add_flag("!--no-phrase-pointers", o->model.phrase_pointers,
                    "read phrases word by word and write their filters token by token");
-      app.callback([o, attention] {
+      app.callback([o, attention, programs_from] {
         o->model.parser.association.kind = vqa::hopfield::parse_attention_kind(*attention);
         o->model.parser.decoder_layers = o->model.parser.encoder_layers;
         vqa::cli::checkPlainName("--split", o->split);
@@ -75,6 +86,11 @@ static vqa::cli::Registrar reg(
         vqa::cli::checkOutputFile("--out", o->out_path);
         if (!o->log_path.empty()) vqa::cli::checkOutputFile("--log", o->log_path);
         if (!o->curves_path.empty()) vqa::cli::checkOutputFile("--curves", o->curves_path);
+        if (!programs_from->empty()) {
+          vqa::model::joinSceneParser(*o, *programs_from, std::cerr);
+          std::printf("train: model %s\n", o->out_path.c_str());
+          return;
+        }
         const auto r = vqa::model::trainQaModel(*o, std::cerr);
         std::printf("train: %lld steps (from %lld) in %.1f s; model %s\n", static_cast<long long>(r.steps),
                     static_cast<long long>(r.start_step), r.seconds, o->out_path.c_str());

@@ -31,6 +31,8 @@ static vqa::cli::Registrar reg(
       app.add_option("--threads", o->threads, "torch intra-op threads (OpenBLAS gets the same)")->capture_default_str();
       app.add_option("--loader-threads", o->loader_threads, "image decoding threads")->capture_default_str();
       app.add_flag("--resume", o->resume, "continue from --out exactly where its checkpoint stopped");
+      app.add_option("--init", o->init_path,
+                     "start from this scene parser's weights where names and shapes match (e.g. one without crops)");
       app.add_flag("!--no-augment", o->augment, "no photometric augmentation");
       app.add_option("--checkpoint-seconds", o->checkpoint_seconds, "seconds between checkpoints")->capture_default_str();
       app.add_option("--log", o->log_path, "metrics log, JSON lines (default MODEL.metrics.jsonl)");
@@ -40,6 +42,8 @@ static vqa::cli::Registrar reg(
           ->capture_default_str();
       app.add_option("--channels", o->model.channels, "backbone width")->capture_default_str();
       app.add_option("--slot-size", o->model.slot_size, "slot feature width")->capture_default_str();
+      app.add_option("--crop-size", o->model.crop_size,
+                     "side of each object's full-resolution crop (0: no crop branch)")->capture_default_str();
       app.add_option("--input-width", o->model.input_width, "network input width (height is 2/3 of it)")
           ->capture_default_str();
       app.callback([o] {

@@ -90,9 +90,14 @@ void saveEngineModel(const std::string& path, EngineModel& model, const nlohmann
                            {"program", {{"options", model.parser->options().toJson()},
                                         {"tokenizer", model.tokenizer.toJson()}}},
                            {"vocabularies", vocabularies()}};
+  if (model.options.scene == "vision") {
+    if (!model.vision) throw std::invalid_argument("saveEngineModel: a vision model without its scene parser");
+    header["vision"] = {{"options", model.vision->options().toJson()}, {"vocabularies", vision::sceneVocabularies()}};
+  }
   if (training.is_object()) header["training"] = training;
   training::NamedTensors tensors;
   training::appendModuleTensors(*model.parser, "program", &tensors);
+  if (model.vision) training::appendModuleTensors(*model.vision, "vision", &tensors);
   for (const auto& e : extra) tensors.push_back(e);
   training::writeModelFile(path, header, tensors);
 }
@@ -105,9 +110,16 @@ LoadedEngineModel loadEngineModel(const std::string& path) {
     throw std::runtime_error(path + ": the model's program tokens or answers differ from this build's");
   EngineModelOptions options;
   program::QuestionTokenizer tokenizer;
+  vision::SceneParserOptions vision_options;
   try {
     options.scene = h.at("scene").get<std::string>();
-    if (options.scene != "oracle") throw std::runtime_error("scene mode " + options.scene + " is not supported");
+    if (options.scene != "oracle" && options.scene != "vision")
+      throw std::runtime_error("scene mode " + options.scene + " is not supported");
+    if (options.scene == "vision") {
+      if (h.at("vision").at("vocabularies") != vision::sceneVocabularies())
+        throw std::runtime_error("the scene parser's vocabularies differ from this build's");
+      vision_options = vision::SceneParserOptions::fromJson(h.at("vision").at("options"));
+    }
     options.concept_mask = h.at("concept_mask").get<bool>();
     options.phrase_pointers = h.at("phrase_pointers").get<bool>();
     options.parser = program::ProgramParserOptions::fromJson(h.at("program").at("options"));
@@ -123,6 +135,11 @@ LoadedEngineModel loadEngineModel(const std::string& path) {
   out.model = std::make_unique<EngineModel>(std::move(tokenizer), options);
   training::loadModuleTensors(out.file, path, "program", *out.model->parser);
   out.model->parser->eval();
+  if (options.scene == "vision") {
+    out.model->vision = vision::SceneParser(vision_options);
+    training::loadModuleTensors(out.file, path, "vision", *out.model->vision);
+    out.model->vision->eval();
+  }
   return out;
 }
 

@@ -1,7 +1,8 @@
 // The engine's model as users hold it: the question tokenizer and the ProgramParser (question -> program),
-// with where scenes come from (`oracle`: ground-truth scene graphs), in one model file of kind "vqa-model"
-// that records the format version, every option and vocabulary, the weights and, in checkpoints, the training
-// state. Answering = type-checked decoding (grounded in the question's concept words) + execution.
+// with where scenes come from (`oracle`: ground-truth scene graphs; `vision`: the SceneParser the model holds,
+// pixels -> SoftScene), in one model file of kind "vqa-model" that records the format version, every part's
+// options and vocabularies, the weights and, in checkpoints, the training state. Answering = type-checked
+// decoding (grounded in the question's concept words) + execution.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -14,6 +15,7 @@
 #include "program/program_parser.h"
 #include "program/tokenizer.h"
 #include "training/model_file.h"
+#include "vision/scene_parser.h"
 
 namespace vqa::model {
 
@@ -21,7 +23,7 @@ constexpr const char* kEngineModelKind = "vqa-model";
 constexpr int kEngineModelFormatVersion = 1;
 
 struct EngineModelOptions {
-  std::string scene = "oracle";  // where scenes come from
+  std::string scene = "oracle";  // where scenes come from: oracle | vision
   bool concept_mask = true;      // filter / relate tokens only for concepts the question names
   bool phrase_pointers = true;   // the parser reads phrases as <npK> and points at them (program/concepts.h)
   program::ProgramParserOptions parser;
@@ -51,6 +53,7 @@ class EngineModel {
   program::QuestionTokenizer tokenizer;
   EngineModelOptions options;
   program::ProgramParser parser{nullptr};
+  vision::SceneParser vision{nullptr};  // set when options.scene is "vision"
 };
 
 // Writes the model atomically; `training` (an object) and `extra` tensors make it a resumable checkpoint.

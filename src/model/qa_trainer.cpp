@@ -32,6 +32,7 @@
 #include "training/adamw.h"
 #include "training/model_file.h"
 #include "training/training_log.h"
+#include "vision/trainer.h"
 
 namespace vqa::model {
 
@@ -211,8 +212,50 @@ void checkTrainQaOptions(const TrainQaOptions& o) {
   range("--dropout", o.model.parser.dropout, 0, 0.9);
   if (o.model.parser.model_size % o.model.parser.num_heads != 0)
     throw std::runtime_error("--model-size: must be a multiple of --heads");
-  if (o.model.scene != "oracle") throw std::runtime_error("--scene: only oracle (ground-truth scenes) is supported");
+  if (o.model.scene != "oracle" && o.model.scene != "vision")
+    throw std::runtime_error("--scene: oracle (ground-truth scenes) or vision (the model's scene parser)");
+  if (o.model.scene != "vision" && !o.vision_path.empty()) throw std::runtime_error("--vision: needs --scene vision");
+  range("--vision-steps", static_cast<double>(o.vision_steps), 1, 1e8);
   if (o.programs == 0 && o.rounds == 0) throw std::runtime_error("--programs 0 --rounds 0: nothing to learn from");
+}
+
+namespace {
+// The scene parser of a --scene vision model: from --vision, or trained here on the data's annotations.
+vision::SceneParser sceneParserFor(const TrainQaOptions& o, std::ostream& log) {
+  std::string path = o.vision_path;
+  if (path.empty()) {
+    vision::TrainVisionOptions v;
+    v.data_dir = o.data_dir;
+    v.split = o.split;
+    v.val_split = o.val_split;
+    v.out_path = o.out_path + ".vision.bin";
+    v.steps = o.vision_steps;
+    v.seed = o.seed;
+    v.threads = o.threads;
+    v.resume = true;  // a finished or partial scene parser training continues, never restarts
+    vision::checkTrainVisionOptions(v);
+    log << "train: the scene parser first (" << v.steps << " steps on " << o.data_dir << "/images/" << o.split
+        << "), kept at " << v.out_path << "\n";
+    vision::trainSceneParser(v, log);
+    path = v.out_path;
+  }
+  vision::LoadedSceneParser loaded = vision::loadSceneParser(path);
+  log << "train: scene parser " << path << " (" << loaded.parser->options().toJson().dump() << ")\n";
+  return loaded.parser;
+}
+}  // namespace
+
+void joinSceneParser(const TrainQaOptions& o, const std::string& programs_from, std::ostream& log) {
+  if (o.model.scene != "vision") throw std::runtime_error("--programs-from: needs --scene vision");
+  LoadedEngineModel loaded = loadEngineModel(programs_from);
+  if (loaded.model->options.scene != "oracle")
+    throw std::runtime_error(programs_from + ": already reads images (--programs-from takes an oracle-scene model)");
+  hopfield::set_compute_threads(o.threads);
+  EngineModel& m = *loaded.model;
+  m.options.scene = "vision";
+  m.vision = sceneParserFor(o, log);
+  saveEngineModel(o.out_path, m);
+  log << "train: " << o.out_path << " = the programs of " << programs_from << " + that scene parser\n";
 }
 
 TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
@@ -280,6 +323,7 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
     model = std::make_unique<EngineModel>(program::QuestionTokenizer::build(texts), o.model);
   }
   EngineModel& m = *model;
+  if (m.options.scene == "vision" && !m.vision) m.vision = sceneParserFor(o, log);
   const int64_t max_program = m.options.parser.max_program_tokens;
   std::vector<std::vector<int>> gold_targets(gold.size());  // as the parser writes them
   for (size_t k = 0; k < gold.size(); ++k) {

@@ -46,6 +46,11 @@ struct TrainQaOptions {
   double checkpoint_seconds = 120;
   double log_seconds = 10;
   int val_questions = 1000; // validation questions after the warm start and each round (0: none)
+  // --scene vision: the scene parser the model reads images with, from this file (vqa train-vision); when
+  // empty, one is trained first on the data's scene annotations and kept at OUT.vision.bin (resumable too).
+  // The program search still runs on the annotated scenes of the training split.
+  std::string vision_path;
+  int64_t vision_steps = 2000;  // steps of that scene parser training
   EngineModelOptions model = [] {
     EngineModelOptions m;
     m.parser.max_program_tokens = 32;  // CLEVR's longest program is 25 tokens in postfix order, plus <end>
@@ -64,5 +69,9 @@ void checkTrainQaOptions(const TrainQaOptions& options);
 
 // Trains (or resumes) and writes OUT atomically at every checkpoint and at the end; progress lines go to `log`.
 TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log);
+
+// --scene vision with a program model trained already: OUT = the programs of `programs_from` (an oracle-scene
+// engine model) + the scene parser (--vision, or trained as trainQaModel would). No program training.
+void joinSceneParser(const TrainQaOptions& options, const std::string& programs_from, std::ostream& log);
 
 }  // namespace vqa::model

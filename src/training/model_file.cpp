@@ -145,6 +145,20 @@ void loadModuleTensors(const ModelFile& file, const std::string& path, const std
   for (auto& b : module.named_buffers()) assign(b.key(), b.value());
 }
 
+size_t copyMatchingTensors(const ModelFile& file, const std::string& prefix, torch::nn::Module& module) {
+  at::NoGradGuard no_grad;
+  size_t copied = 0;
+  auto copy = [&](const std::string& name, at::Tensor& target) {
+    const at::Tensor* t = file.find(prefix + "." + name);
+    if (!t || !t->sizes().equals(target.sizes()) || t->scalar_type() != target.scalar_type()) return;
+    target.copy_(*t);
+    ++copied;
+  };
+  for (auto& p : module.named_parameters()) copy(p.key(), p.value());
+  for (auto& b : module.named_buffers()) copy(b.key(), b.value());
+  return copied;
+}
+
 void checkOptionRange(const char* option, double value, double lo, double hi) {
   if (!std::isfinite(value) || value < lo || value > hi) {
     std::ostringstream s;

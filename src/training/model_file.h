@@ -37,6 +37,10 @@ void appendModuleTensors(torch::nn::Module& module, const std::string& prefix, N
 void loadModuleTensors(const ModelFile& file, const std::string& path, const std::string& prefix,
                        torch::nn::Module& module);
 
+// Copies each tensor PREFIX.name of `file` whose name, shape and type match a parameter or buffer of `module`
+// (a warm start from a related model); returns how many were copied.
+size_t copyMatchingTensors(const ModelFile& file, const std::string& prefix, torch::nn::Module& module);
+
 // Throws "OPTION: must be in [lo, hi] (got v)" for a value out of range or not finite.
 void checkOptionRange(const char* option, double value, double lo, double hi);
 

@@ -30,8 +30,8 @@ void GroundPlane::setCamera(const synth::Camera& camera) {
   directions_ = at::stack({vec(d.left), vec(d.right), vec(d.behind), vec(d.front)}).to(at::kFloat);
 }
 
-at::Tensor GroundPlane::backProject(const at::Tensor& pixels, const at::Tensor& heights) const {
-  TORCH_CHECK(pixels.size(-1) == 2, "backProject: pixels must end in 2 coordinates");
+at::Tensor GroundPlane::rayDepth(const at::Tensor& pixels, const at::Tensor& heights, at::Tensor* ray_out) const {
+  TORCH_CHECK(pixels.size(-1) == 2, "GroundPlane: pixels must end in 2 coordinates");
   const auto options = pixels.options();
   const at::Tensor u = pixels.select(-1, 0).unsqueeze(-1);
   const at::Tensor v = pixels.select(-1, 1).unsqueeze(-1);
@@ -40,8 +40,19 @@ at::Tensor GroundPlane::backProject(const at::Tensor& pixels, const at::Tensor& 
   // The ray through (u, v): forward + right (u - cx) / fx - up (v - cy) / fy (unnormalised is fine).
   at::Tensor ray = forward + right * ((u - cx_) / fx_) - up * ((v - cy_) / fy_);
   const at::Tensor ray_z = ray.select(-1, 2);
-  at::Tensor t = (heights.to(options) - position.select(0, 2)) / ray_z;
-  return position + ray * t.unsqueeze(-1);
+  if (ray_out) *ray_out = ray;
+  // The ray's forward component is 1, so the parameter t is also the depth along the view axis.
+  return (heights.to(options) - position.select(0, 2)) / ray_z;
+}
+
+at::Tensor GroundPlane::backProject(const at::Tensor& pixels, const at::Tensor& heights) const {
+  at::Tensor ray;
+  const at::Tensor t = rayDepth(pixels, heights, &ray);
+  return position_.to(pixels.options()) + ray * t.unsqueeze(-1);
+}
+
+at::Tensor GroundPlane::pixelsPerUnit(const at::Tensor& pixels, const at::Tensor& heights) const {
+  return fx_ / rayDepth(pixels, heights, nullptr).clamp_min(1e-3);
 }
 
 }  // namespace vqa::vision

@@ -21,11 +21,15 @@ class GroundPlane {
   // pixels [..., 2] in 480x320 image coordinates, heights [...] (object radius): the 3-D points [..., 3]
   // where the rays through the pixels reach z = height. Differentiable in both inputs.
   at::Tensor backProject(const at::Tensor& pixels, const at::Tensor& heights) const;
+  // Apparent scale at those points: image pixels (480x320) per scene unit, fx / depth along the view axis.
+  at::Tensor pixelsPerUnit(const at::Tensor& pixels, const at::Tensor& heights) const;
   // The camera's ground-plane unit directions left, right, behind, front as [4, 3] (CLEVR's "directions").
   const at::Tensor& directions() const { return directions_; }
 
  private:
   void setCamera(const synth::Camera& camera);
+  // Depth t of the points where the rays through `pixels` reach z = heights (the ray itself in *ray_out).
+  at::Tensor rayDepth(const at::Tensor& pixels, const at::Tensor& heights, at::Tensor* ray_out) const;
   at::Tensor position_, forward_, right_, up_;  // [3] each, float64
   double fx_ = 0, fy_ = 0, cx_ = 0, cy_ = 0;
   at::Tensor directions_;  // [4, 3] float32

@@ -29,14 +29,14 @@ uint64_t mix(uint64_t a, uint64_t b) {
 }
 
 // Photometric changes only (geometry stays exact): gain, per-channel tint, contrast, blur and sensor noise.
-void augment(cv::Mat& rgb_float, uint64_t seed) {
+void augment(cv::Mat& rgb_float, uint64_t seed, double pixel_scale) {
   cv::RNG rng(seed);
   const double gain = rng.uniform(0.85, 1.15), contrast = rng.uniform(0.85, 1.15);
   const cv::Scalar tint(rng.uniform(0.95, 1.05), rng.uniform(0.95, 1.05), rng.uniform(0.95, 1.05));
   const cv::Scalar mean = cv::mean(rgb_float);
   rgb_float = (rgb_float - mean) * contrast + mean;
   cv::multiply(rgb_float, tint * gain, rgb_float);
-  if (rng.uniform(0.0, 1.0) < 0.3) cv::GaussianBlur(rgb_float, rgb_float, cv::Size(0, 0), rng.uniform(0.3, 1.0));
+  if (rng.uniform(0.0, 1.0) < 0.3) cv::GaussianBlur(rgb_float, rgb_float, cv::Size(0, 0), rng.uniform(0.3, 1.0) * pixel_scale);
   const double noise = rng.uniform(0.0, 0.025);
   if (noise > 0.002) {
     cv::Mat n(rgb_float.size(), rgb_float.type());
@@ -95,7 +95,7 @@ SceneBatch buildSceneBatch(const SceneDataset& data, const std::vector<int>& ind
   const int64_t B = static_cast<int64_t>(indices.size()), N = o.max_objects;
   const int64_t gh = o.input_height / o.output_stride, gw = o.input_width / o.output_stride;
   SceneBatch batch;
-  batch.images = at::empty({B, 3, o.input_height, o.input_width});
+  batch.images = at::empty({B, 3, o.input_height * o.image_scale, o.input_width * o.image_scale});
   batch.heatmap = at::zeros({B, 1, gh, gw});
   batch.centers = at::zeros({B, N, 2});
   batch.labels = at::full({B, N, clevr::kNumAttributes}, -1, at::kLong);
@@ -113,10 +113,13 @@ SceneBatch buildSceneBatch(const SceneDataset& data, const std::vector<int>& ind
     batch.indices.push_back(indices[static_cast<size_t>(b)]);
     batch.image_widths.push_back(bgr.cols);
     cv::Mat resized, rgb, rgb_float;
-    cv::resize(bgr, resized, cv::Size(o.input_width, o.input_height), 0, 0, cv::INTER_AREA);
+    const cv::Size size(o.input_width * o.image_scale, o.input_height * o.image_scale);
+    if (bgr.size() == size) resized = bgr;
+    else cv::resize(bgr, resized, size, 0, 0, cv::INTER_AREA);
     cv::cvtColor(resized, rgb, cv::COLOR_BGR2RGB);
     rgb.convertTo(rgb_float, CV_32FC3, 1.0 / 255.0);
-    if (o.augment) augment(rgb_float, mix(mix(o.seed, static_cast<uint64_t>(step)), static_cast<uint64_t>(b)));
+    if (o.augment)
+      augment(rgb_float, mix(mix(o.seed, static_cast<uint64_t>(step)), static_cast<uint64_t>(b)), o.image_scale);
     batch.images[b] = toTensor(rgb_float);
 
     const double scale = static_cast<double>(o.input_width) / bgr.cols;

@@ -36,7 +36,8 @@ SceneDataset openSceneDataset(const std::string& dir, const std::string& split, 
 
 struct LoaderOptions {
   int batch_size = 16;
-  int input_width = 240, input_height = 160;
+  int input_width = 240, input_height = 160;  // the network's input; centres and heatmaps are in its pixels
+  int image_scale = 1;  // images are given at image_scale x the input size (SceneParserOptions::imageScale)
   int output_stride = 4;
   int max_objects = 12;
   int threads = 2;      // decoding threads
@@ -48,7 +49,7 @@ struct LoaderOptions {
 
 // One batch. Centres are in input pixels; labels are value indices per attribute (vocab order), -1 on padding.
 struct SceneBatch {
-  at::Tensor images;     // [B, 3, H, W] float in [0, 1]
+  at::Tensor images;     // [B, 3, H, W] float in [0, 1], H and W image_scale x the input size
   at::Tensor heatmap;    // [B, 1, H/stride, W/stride] Gaussian centre targets, 1 at each centre cell
   at::Tensor centers;    // [B, N, 2]
   at::Tensor labels;     // [B, N, 4] int64

@@ -216,6 +216,7 @@ nlohmann::json evaluateSceneParser(SceneParser& parser, const SceneDataset& data
   lo.batch_size = std::max(1, options.batch_size);
   lo.input_width = static_cast<int>(po.input_width);
   lo.input_height = static_cast<int>(po.input_height);
+  lo.image_scale = static_cast<int>(po.imageScale());
   lo.output_stride = static_cast<int>(SceneParserOptions::kOutputStride);
   lo.max_objects = static_cast<int>(po.max_objects);
   lo.threads = options.loader_threads;

@@ -20,7 +20,7 @@ nlohmann::json SceneParserOptions::toJson() const {
   return {{"input_width", input_width}, {"input_height", input_height}, {"channels", channels},
           {"slot_size", slot_size},     {"prototype_size", prototype_size}, {"heads", heads},
           {"max_objects", max_objects}, {"attention", attention}, {"detection_threshold", detection_threshold},
-          {"relation_sharpness", relation_sharpness}, {"output_stride", kOutputStride}};
+          {"relation_sharpness", relation_sharpness}, {"output_stride", kOutputStride}, {"crop_size", crop_size}};
 }
 
 SceneParserOptions SceneParserOptions::fromJson(const nlohmann::json& j) {
@@ -36,6 +36,7 @@ SceneParserOptions SceneParserOptions::fromJson(const nlohmann::json& j) {
     o.attention = j.at("attention").get<std::string>();
     o.detection_threshold = j.at("detection_threshold").get<double>();
     o.relation_sharpness = j.at("relation_sharpness").get<double>();
+    o.crop_size = j.value("crop_size", int64_t{0});  // models from before the crop branch have none
     if (j.at("output_stride").get<int64_t>() != kOutputStride) throw std::runtime_error("output stride differs");
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(std::string("scene parser options: ") + e.what());
@@ -61,6 +62,8 @@ void SceneParserOptions::check() const {
   range("heads", heads, 1, 64);
   if (slot_size % heads != 0) throw std::runtime_error("heads: must divide the slot size");
   range("max objects", max_objects, 1, 64);
+  if (crop_size != 0) range("crop size", crop_size, 8, 128);
+  if (crop_size % 8 != 0) throw std::runtime_error("crop size: must be 0 (off) or a multiple of 8");
   hopfield::parse_attention_kind(attention);  // throws std::invalid_argument (a runtime error) on bad names
   if (!(detection_threshold > 0.0 && detection_threshold < 1.0))
     throw std::runtime_error("detection threshold: must be in (0, 1)");
@@ -118,6 +121,23 @@ SceneParserImpl::SceneParserImpl(SceneParserOptions options) : options_(std::mov
   heat_out->bias.fill_(-2.19);  // prior 0.1, as CenterNet
 
   slot_input = register_module("slot_input", torch::nn::Linear(s + 2, s));
+  if (options_.crop_size > 0) {
+    // The crop CNN: three stride-2 stages (crop_size -> crop_size / 8), then the mean over the patch.
+    const int64_t k = std::max<int64_t>(16, c);
+    const int64_t crop_spec[6][3] = {{3, k, 1}, {k, k, 2}, {k, 2 * k, 1}, {2 * k, 2 * k, 2}, {2 * k, 4 * k, 1},
+                                     {4 * k, 4 * k, 2}};
+    crop_convs = register_module("crop_convs", torch::nn::ModuleList());
+    crop_norms = register_module("crop_norms", torch::nn::ModuleList());
+    for (const auto& l : crop_spec) {
+      crop_convs->push_back(conv(l[0], l[1], 3, l[2]));
+      crop_norms->push_back(torch::nn::BatchNorm2d(l[1]));
+    }
+    crop_out = register_module("crop_out", torch::nn::Linear(4 * k, s));
+    // Zero at first: a parser warm-started from one without crops begins as that parser (`--init`).
+    torch::NoGradGuard no_grad_crop;
+    crop_out->weight.zero_();
+    crop_out->bias.zero_();
+  }
   hopfield::AssociationOptions association;
   association.kind = hopfield::parse_attention_kind(options_.attention);
   hopfield::TransformerBlockOptions block;
@@ -148,6 +168,42 @@ SceneParserImpl::SceneParserImpl(SceneParserOptions options) : options_(std::mov
   }
 }
 
+at::Tensor SceneParserImpl::cropFeatures(const at::Tensor& images, const at::Tensor& centers,
+                                         const at::Tensor& slot_mask) {
+  const int64_t B = centers.size(0), N = centers.size(1), S = options_.crop_size;
+  const double scale = static_cast<double>(options_.imageScale());
+  const double W = static_cast<double>(images.size(3)), H = static_cast<double>(images.size(2));
+  // Window side in image pixels: kCropWindowUnits scene units at the depth of a mid-sized object there.
+  at::Tensor image_centers = centers.detach() * scale;
+  at::Tensor at480 = image_centers * (480.0 / W);
+  at::Tensor mid_height = at::full({B, N}, 0.5 * (kSmallRadius + kLargeRadius), centers.options());
+  at::Tensor side = ground_.pixelsPerUnit(at480, mid_height) * (W / 480.0) * SceneParserOptions::kCropWindowUnits;
+  side = side.clamp(8.0, W);
+  // Only the slots that hold objects are cropped.
+  at::Tensor keep = (slot_mask.reshape({B * N}) > 0.5).nonzero().squeeze(1);
+  at::Tensor out = at::zeros({B * N, options_.slot_size}, centers.options());
+  if (keep.numel() == 0) return out.view({B, N, options_.slot_size});
+  at::Tensor c = image_centers.reshape({B * N, 2}).index_select(0, keep);
+  at::Tensor w = side.reshape({B * N}).index_select(0, keep);
+  at::Tensor image_of = at::arange(B, at::TensorOptions().dtype(at::kLong)).repeat_interleave(N).index_select(0, keep);
+  // Sampling grid [K, S, S, 2] in grid_sample's normalised coordinates (align_corners = false).
+  at::Tensor u = (at::arange(S, centers.options()) + 0.5) / static_cast<double>(S) - 0.5;  // [-0.5, 0.5)
+  at::Tensor gx = (c.select(1, 0).view({-1, 1, 1}) + w.view({-1, 1, 1}) * u.view({1, 1, S})) * (2.0 / W) - 1.0;
+  at::Tensor gy = (c.select(1, 1).view({-1, 1, 1}) + w.view({-1, 1, 1}) * u.view({1, S, 1})) * (2.0 / H) - 1.0;
+  at::Tensor grid = at::stack({gx.expand({-1, S, S}), gy.expand({-1, S, S})}, -1);
+  at::Tensor patches = F::grid_sample(images.index_select(0, image_of), grid,
+                                      F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kBorder)
+                                          .align_corners(false));  // [K, 3, S, S]
+  at::Tensor x = patches;
+  for (size_t i = 0; i < crop_convs->size(); ++i) {
+    auto* cv = crop_convs[i]->as<torch::nn::Conv2d>();
+    auto* bn = crop_norms[i]->as<torch::nn::BatchNorm2d>();
+    x = at::relu(bn->forward(cv->forward(x)));
+  }
+  at::Tensor encoded = crop_out(x.mean({2, 3}));  // [K, slot_size]
+  return out.index_copy(0, keep, encoded).view({B, N, options_.slot_size});
+}
+
 at::Tensor SceneParserImpl::conv_block(int index, const at::Tensor& x) {
   auto* c = convs[static_cast<size_t>(index)]->as<torch::nn::Conv2d>();
   auto* n = norms[static_cast<size_t>(index)]->as<torch::nn::BatchNorm2d>();
@@ -155,10 +211,11 @@ at::Tensor SceneParserImpl::conv_block(int index, const at::Tensor& x) {
 }
 
 DenseOutputs SceneParserImpl::dense(const at::Tensor& images) {
-  TORCH_CHECK(images.dim() == 4 && images.size(1) == 3 && images.size(2) == options_.input_height &&
-                  images.size(3) == options_.input_width,
-              "SceneParser: images must be [B, 3, ", options_.input_height, ", ", options_.input_width, "]");
-  at::Tensor x = withCoordinates(images);
+  TORCH_CHECK(images.dim() == 4 && images.size(1) == 3 && images.size(2) == options_.imageHeight() &&
+                  images.size(3) == options_.imageWidth(),
+              "SceneParser: images must be [B, 3, ", options_.imageHeight(), ", ", options_.imageWidth(), "]");
+  const int64_t scale = options_.imageScale();
+  at::Tensor x = withCoordinates(scale > 1 ? F::avg_pool2d(images, F::AvgPool2dFuncOptions(scale)) : images);
   x = conv_block(1, conv_block(0, x));
   at::Tensor skip = conv_block(3, conv_block(2, x));  // stride 4
   at::Tensor deep = conv_block(6, conv_block(5, conv_block(4, skip)));  // stride 8
@@ -185,11 +242,13 @@ at::Tensor SceneParserImpl::sample(const at::Tensor& map, const at::Tensor& cent
   return sampled.squeeze(3).transpose(1, 2);
 }
 
-SlotOutputs SceneParserImpl::slots(const at::Tensor& features, const at::Tensor& centers, const at::Tensor& slot_mask) {
+SlotOutputs SceneParserImpl::slots(const at::Tensor& features, const at::Tensor& centers, const at::Tensor& slot_mask,
+                                   const at::Tensor& images) {
   const int64_t B = centers.size(0);
   at::Tensor scale = at::tensor({2.0 / options_.input_width, 2.0 / options_.input_height}, centers.options());
   at::Tensor coords = centers * scale - 1.0;
   at::Tensor x = slot_input(at::cat({sample(features, centers), coords}, -1));
+  if (options_.crop_size > 0) x = x + cropFeatures(images, centers, slot_mask);
   at::Tensor padding = slot_mask < 0.5;
   SlotOutputs out;
   out.features = context(x, padding);
@@ -228,7 +287,8 @@ SceneParse SceneParserImpl::parse(const at::Tensor& images) {
   Peaks peaks = decodePeaks(d.heatmap_logits, d.offsets, options_.max_objects);
   const at::Tensor& existence = peaks.existence;
   const at::Tensor& centers = peaks.centers;
-  SlotOutputs s = slots(d.features, centers, (existence >= options_.detection_threshold).to(existence.scalar_type()));
+  SlotOutputs s =
+      slots(d.features, centers, (existence >= options_.detection_threshold).to(existence.scalar_type()), images);
 
   SceneParse out;
   out.centers = centers;
@@ -246,7 +306,7 @@ SceneParse SceneParserImpl::parse(const at::Tensor& images) {
 ParserLosses SceneParserImpl::losses(const at::Tensor& images, const at::Tensor& heatmap, const at::Tensor& centers,
                                      const at::Tensor& labels, const at::Tensor& mask) {
   DenseOutputs d = dense(images);
-  const int64_t B = images.size(0), N = centers.size(1), h = d.heatmap_logits.size(2), w = d.heatmap_logits.size(3);
+  const int64_t B = centers.size(0), N = centers.size(1), h = d.heatmap_logits.size(2), w = d.heatmap_logits.size(3);
   ParserLosses out;
   // CenterNet's focal loss on the Gaussian targets.
   at::Tensor positive = (heatmap >= 1.0 - 1e-6).to(heatmap.scalar_type());
@@ -267,7 +327,7 @@ ParserLosses SceneParserImpl::losses(const at::Tensor& images, const at::Tensor&
   out.offset = ((predicted - target).abs().sum(-1) * mask).sum() / objects;
 
   // Attributes at the true centres.
-  SlotOutputs s = slots(d.features, centers, mask);
+  SlotOutputs s = slots(d.features, centers, mask, images);
   out.attributes = at::zeros({}, images.options());
   for (size_t g = 0; g < s.attributes.size(); ++g) {
     at::Tensor y = labels.select(-1, static_cast<int64_t>(g)).clamp_min(0);

@@ -37,8 +37,16 @@ struct SceneParserOptions {
   std::string attention = "softmax1";  // softmax1 | softmax | clipped | gated
   double detection_threshold = 0.5;
   double relation_sharpness = 50.0;
+  // > 0: each slot also sees a crop_size x crop_size patch of the image at twice the input resolution,
+  // centred on it and scaled to the object's apparent size at that depth (a small CNN encodes it). Images
+  // are then given at imageWidth() x imageHeight() and halved (2x2 mean, as INTER_AREA) for the backbone.
+  int64_t crop_size = 32;
 
   static constexpr int64_t kOutputStride = 4;
+  static constexpr double kCropWindowUnits = 2.8;  // a crop's side in scene units at the object's depth
+  int64_t imageScale() const { return crop_size > 0 ? 2 : 1; }
+  int64_t imageWidth() const { return input_width * imageScale(); }    // the size images are given at
+  int64_t imageHeight() const { return input_height * imageScale(); }
   nlohmann::json toJson() const;
   static SceneParserOptions fromJson(const nlohmann::json& j);  // throws std::runtime_error on bad values
   void check() const;                                           // throws std::runtime_error("option: problem")
@@ -79,10 +87,13 @@ class SceneParserImpl : public torch::nn::Module {
  public:
   explicit SceneParserImpl(SceneParserOptions options);
 
+  // images [B, 3, imageHeight, imageWidth] in [0, 1].
   DenseOutputs dense(const at::Tensor& images);
-  // centers [B, N, 2] in input pixels; slot_mask [B, N] (1 = object) keeps padding out of the context.
-  SlotOutputs slots(const at::Tensor& features, const at::Tensor& centers, const at::Tensor& slot_mask);
-  // Full inference: images [B, 3, H, W] in [0, 1] at the input size.
+  // centers [B, N, 2] in input pixels; slot_mask [B, N] (1 = object) keeps padding out of the context;
+  // images as given to dense() (the crops come from them).
+  SlotOutputs slots(const at::Tensor& features, const at::Tensor& centers, const at::Tensor& slot_mask,
+                    const at::Tensor& images);
+  // Full inference: images [B, 3, imageHeight, imageWidth] in [0, 1].
   SceneParse parse(const at::Tensor& images);
   // Training losses against batch targets (centres, labels, mask, heatmap as in scene_data.h).
   ParserLosses losses(const at::Tensor& images, const at::Tensor& heatmap, const at::Tensor& centers,
@@ -94,6 +105,8 @@ class SceneParserImpl : public torch::nn::Module {
  private:
   at::Tensor conv_block(int index, const at::Tensor& x);
   at::Tensor sample(const at::Tensor& map, const at::Tensor& centers) const;  // [B, C, h, w] -> [B, N, C]
+  // The crop branch: [B, N, slot_size] features of each slot's patch (zero for slots outside slot_mask).
+  at::Tensor cropFeatures(const at::Tensor& images, const at::Tensor& centers, const at::Tensor& slot_mask);
 
   SceneParserOptions options_;
   GroundPlane ground_;
@@ -101,7 +114,8 @@ class SceneParserImpl : public torch::nn::Module {
   torch::nn::Conv2d fuse{nullptr}, fuse_refine{nullptr}, heat_hidden{nullptr}, heat_out{nullptr}, offset_out{nullptr},
       feature_out{nullptr};
   torch::nn::BatchNorm2d fuse_norm{nullptr}, refine_norm{nullptr};
-  torch::nn::Linear slot_input{nullptr};
+  torch::nn::Linear slot_input{nullptr}, crop_out{nullptr};
+  torch::nn::ModuleList crop_convs{nullptr}, crop_norms{nullptr};
   hopfield::TransformerBlock context{nullptr};
   torch::nn::ModuleList concept_queries{nullptr};
   std::vector<hopfield::Hopfield> concept_memories;

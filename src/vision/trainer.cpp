@@ -146,6 +146,13 @@ TrainVisionResult trainSceneParser(const TrainVisionOptions& options, std::ostre
   } else {
     at::manual_seed(o.seed);
     parser = SceneParser(o.model);
+    if (!o.init_path.empty()) {
+      const LoadedSceneParser init = loadSceneParser(o.init_path);
+      const size_t copied = training::copyMatchingTensors(init.file, "model", *parser);
+      if (copied == 0) throw std::runtime_error(o.init_path + ": no tensor matches this parser's (--init)");
+      log << "train-vision: " << copied << " of " << parser->named_parameters().size() + parser->named_buffers().size()
+          << " tensors from " << o.init_path << "\n";
+    }
     total = o.steps > 0 ? o.steps : (o.epochs > 0 ? o.epochs : 10) * per_epoch;
   }
   parser->train();
@@ -158,7 +165,8 @@ TrainVisionResult trainSceneParser(const TrainVisionOptions& options, std::ostre
   auto checkpoint = [&](int64_t step) {
     nlohmann::json training = {{"step", step}, {"total_steps", total}, {"seed", o.seed}, {"batch_size", o.batch_size},
                                {"learning_rate", o.learning_rate}, {"weight_decay", o.weight_decay},
-                               {"augment", o.augment}, {"train_images", n}, {"split", o.split}};
+                               {"augment", o.augment}, {"train_images", n}, {"split", o.split},
+                               {"init", o.init_path}};
     saveSceneParser(o.out_path, parser, training, optimizer.state());
   };
 
@@ -167,6 +175,7 @@ TrainVisionResult trainSceneParser(const TrainVisionOptions& options, std::ostre
   lo.max_objects = static_cast<int>(parser->options().max_objects);
   lo.input_width = static_cast<int>(parser->options().input_width);
   lo.input_height = static_cast<int>(parser->options().input_height);
+  lo.image_scale = static_cast<int>(parser->options().imageScale());
   lo.threads = o.loader_threads;
   lo.augment = o.augment;
   lo.seed = o.seed;

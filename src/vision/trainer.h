@@ -35,6 +35,7 @@ struct TrainVisionOptions {
   int threads = 1;          // torch intra-op threads
   int loader_threads = 2;   // image decoding threads
   bool resume = false;
+  std::string init_path;    // a fresh run starts from this scene parser's weights where names and shapes match
   bool augment = true;
   double checkpoint_seconds = 120;
   double log_seconds = 10;

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <tuple>
 
 #include "datasets/clevr/clevr_io.h"
 #include "datasets/synth/camera.h"
@@ -86,4 +87,19 @@ TEST(GroundPlane, BackProjectionIsDifferentiable) {
   p.sum().backward();
   EXPECT_TRUE(at::isfinite(pixels.grad()).all().item<bool>());
   EXPECT_GT(heights.grad().abs().sum().item<float>(), 0.0f);
+}
+
+// The apparent scale at a ground point equals the camera's projection of a unit step parallel to the image.
+TEST(GroundPlane, PixelsPerUnitMatchesTheCameraProjection) {
+  const auto model = vqa::synth::clevrCameraModel();
+  const auto camera = vqa::synth::Camera::make(model, model.base_position, 480, 320);
+  const GroundPlane plane;
+  for (const auto& [u, v, h] : {std::tuple{240.0, 200.0, 0.35}, {60.0, 90.0, 0.7}, {430.0, 300.0, 0.5}}) {
+    at::Tensor pixel = at::tensor({u, v}, at::kDouble);
+    at::Tensor height = at::tensor(h, at::kDouble);
+    at::Tensor p = plane.backProject(pixel, height).reshape({3});
+    const vqa::synth::Vec3 point{p[0].item<double>(), p[1].item<double>(), p[2].item<double>()};
+    const double expected = camera.project(point + camera.right).x - camera.project(point).x;
+    EXPECT_NEAR(plane.pixelsPerUnit(pixel, height).item<double>(), expected, 1e-6 * expected) << u << "," << v;
+  }
 }

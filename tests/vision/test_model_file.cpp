@@ -48,12 +48,46 @@ TEST(ModelFile, SaveLoadRoundTripIsExact) {
   auto original = parser->named_parameters();
   for (auto& p : loaded.parser->named_parameters()) EXPECT_TRUE(at::equal(p.value(), original[p.key()])) << p.key();
   torch::NoGradGuard no_grad;
-  at::Tensor images = at::rand({2, 3, 160, 240});
+  at::Tensor images = at::rand({2, 3, options.imageHeight(), options.imageWidth()});
   SceneParse a = parser->parse(images), b = loaded.parser->parse(images);
   EXPECT_TRUE(at::equal(a.scene.mask, b.scene.mask));
   EXPECT_TRUE(at::equal(a.scene.positions, b.scene.positions));
   a.scene.checkShapes();
   EXPECT_EQ(a.scene.relations.sizes(), (std::vector<int64_t>{2, 4, 12, 12}));
+}
+
+// A parser with the crop branch, warm-started from one without, parses as that one does (the branch starts at
+// zero and the backbone sees the 2x2 mean of the full-resolution image); crops change the result once trained.
+TEST(ModelFile, CropParserWarmStartedFromAPlainOneParsesAlike) {
+  const std::string dir = vqa::testing::scratchDir();
+  SceneParserOptions plain_options = tinyOptions();
+  plain_options.crop_size = 0;
+  plain_options.detection_threshold = 1e-6;  // every slot counts as an object, so every slot is cropped
+  SceneParser plain(plain_options);
+  plain->eval();
+  saveSceneParser(dir + "/plain.bin", plain);
+  ModelFile file = readModelFile(dir + "/plain.bin", vqa::vision::kSceneParserKind, vqa::vision::kSceneParserFormatVersion);
+  SceneParserOptions crop_options = tinyOptions();
+  crop_options.crop_size = 16;
+  crop_options.detection_threshold = 1e-6;
+  SceneParser crop(crop_options);
+  crop->eval();
+  const size_t copied = copyMatchingTensors(file, "model", *crop);
+  EXPECT_EQ(copied, plain->named_parameters().size() + plain->named_buffers().size());
+  EXPECT_LT(copied, crop->named_parameters().size() + crop->named_buffers().size());
+  torch::NoGradGuard no_grad;
+  at::Tensor full = at::rand({2, 3, 320, 480});
+  at::Tensor half = full.view({2, 3, 160, 2, 240, 2}).mean({3, 5});
+  SceneParse a = plain->parse(half), b = crop->parse(full);
+  EXPECT_TRUE(at::allclose(a.scene.mask, b.scene.mask, 1e-5, 1e-6));
+  EXPECT_TRUE(at::allclose(a.centers, b.centers, 1e-4, 1e-4));
+  for (size_t g = 0; g < a.scene.attributes.size(); ++g)
+    EXPECT_TRUE(at::allclose(a.scene.attributes[g], b.scene.attributes[g], 1e-4, 1e-6)) << g;
+  // Once the crop branch's output layer is not zero, the crops reach the attributes.
+  for (auto& p : crop->named_parameters())
+    if (p.key().rfind("crop_out.", 0) == 0) p.value().normal_(0.0, 1.0);
+  SceneParse c = crop->parse(full);
+  EXPECT_FALSE(at::allclose(a.scene.attributes[0], c.scene.attributes[0], 1e-4, 1e-6));
 }
 
 TEST(ModelFile, DamagedAndForeignFilesAreOneLineErrors) {
