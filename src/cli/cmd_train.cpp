@@ -3,6 +3,7 @@
 // PNG of the curves.
 #include <CLI/CLI.hpp>
 
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <stdexcept>
@@ -11,6 +12,7 @@
 #include "cli/option_checks.h"
 #include "hopfield/association.h"
 #include "model/qa_trainer.h"
+#include "model/vision_finetune.h"
 
 static vqa::cli::Registrar reg(
     "train", "Train the engine from question-answer pairs and a few programs (CLEVR layout; --scene oracle|vision)",
@@ -31,6 +33,17 @@ static vqa::cli::Registrar reg(
                      "scene annotations (OUT.vision.bin)")->type_name("MODEL");
       app.add_option("--vision-steps", o->vision_steps, "--scene vision without --vision: its training steps")
           ->capture_default_str();
+      auto finetune = std::make_shared<vqa::model::FinetuneVisionOptions>();
+      finetune->steps = 0;
+      app.add_option("--finetune-vision", finetune->steps,
+                     "--scene vision: then this many steps of end-to-end training from answers through the soft "
+                     "executor into the scene parser (0: none)")->capture_default_str();
+      app.add_option("--finetune-lr", finetune->learning_rate, "its peak learning rate")->capture_default_str();
+      app.add_option("--finetune-batch-size", finetune->batch_size, "its images per step")->capture_default_str();
+      app.add_option("--finetune-questions", finetune->questions_per_image, "its questions per image and step")
+          ->capture_default_str();
+      app.add_option("--annotation-weight", finetune->annotation_weight,
+                     "its weight of the scene annotation losses beside the answer loss")->capture_default_str();
       app.add_option("--programs-from", *programs_from,
                      "--scene vision: take the programs of this trained oracle-scene model instead of training them")
           ->type_name("MODEL");
@@ -77,7 +90,7 @@ static vqa::cli::Registrar reg(
                    "let programs use concepts the question does not name");
       app.add_flag("!--no-phrase-pointers", o->model.phrase_pointers,
                    "read phrases word by word and write their filters token by token");
-      app.callback([o, attention, programs_from] {
+      app.callback([o, attention, programs_from, finetune] {
         o->model.parser.association.kind = vqa::hopfield::parse_attention_kind(*attention);
         o->model.parser.decoder_layers = o->model.parser.encoder_layers;
         vqa::cli::checkPlainName("--split", o->split);
@@ -86,18 +99,36 @@ static vqa::cli::Registrar reg(
         vqa::cli::checkOutputFile("--out", o->out_path);
         if (!o->log_path.empty()) vqa::cli::checkOutputFile("--log", o->log_path);
         if (!o->curves_path.empty()) vqa::cli::checkOutputFile("--curves", o->curves_path);
-        if (!programs_from->empty()) {
-          vqa::model::joinSceneParser(*o, *programs_from, std::cerr);
-          std::printf("train: model %s\n", o->out_path.c_str());
-          return;
+        finetune->data_dir = o->data_dir;
+        finetune->split = o->split;
+        finetune->model_path = o->out_path;
+        finetune->seed = o->seed;
+        finetune->threads = o->threads;
+        finetune->resume = o->resume;
+        finetune->checkpoint_seconds = o->checkpoint_seconds;
+        if (finetune->steps > 0) {
+          if (o->model.scene != "vision") throw std::runtime_error("--finetune-vision: needs --scene vision");
+          vqa::model::checkFinetuneVisionOptions(*finetune);
         }
-        const auto r = vqa::model::trainQaModel(*o, std::cerr);
-        std::printf("train: %lld steps (from %lld) in %.1f s; model %s\n", static_cast<long long>(r.steps),
-                    static_cast<long long>(r.start_step), r.seconds, o->out_path.c_str());
-        if (r.last_validation.is_object())
-          std::printf("train: last validation: accuracy %.4f, program exact-match %.4f on %d questions\n",
-                      r.last_validation["accuracy"].get<double>(),
-                      r.last_validation["program_exact_match"].get<double>(),
-                      r.last_validation["questions"].get<int>());
+        // A resumed run whose fine-tuning stage has begun continues that stage (the earlier stages are done).
+        const bool in_finetune = o->resume && std::filesystem::exists(o->out_path + ".finetune.bin");
+        if (!in_finetune && !programs_from->empty()) vqa::model::joinSceneParser(*o, *programs_from, std::cerr);
+        if (!in_finetune && programs_from->empty()) {
+          const auto r = vqa::model::trainQaModel(*o, std::cerr);
+          std::printf("train: %lld steps (from %lld) in %.1f s; model %s\n", static_cast<long long>(r.steps),
+                      static_cast<long long>(r.start_step), r.seconds, o->out_path.c_str());
+          if (r.last_validation.is_object())
+            std::printf("train: last validation: accuracy %.4f, program exact-match %.4f on %d questions\n",
+                        r.last_validation["accuracy"].get<double>(),
+                        r.last_validation["program_exact_match"].get<double>(),
+                        r.last_validation["questions"].get<int>());
+        }
+        if (finetune->steps > 0) {
+          const auto f = vqa::model::finetuneVision(*finetune, std::cerr);
+          std::printf("train: scene parser fine-tuned from answers: %lld steps (from %lld) in %.1f s on %lld "
+                      "question-answer pairs, last loss %.4f\n", static_cast<long long>(f.steps),
+                      static_cast<long long>(f.start_step), f.seconds, static_cast<long long>(f.questions), f.last_loss);
+        }
+        std::printf("train: model %s\n", o->out_path.c_str());
       });
     });

@@ -23,6 +23,7 @@
 #include "model/qa_data.h"
 #include "model/qa_trainer.h"
 #include "test_support.h"
+#include "vision/trainer.h"
 
 namespace vqa::model {
 namespace {
@@ -186,6 +187,25 @@ TEST(PixelCommands, TrainAskAndEvalFromImagesWithOneLineErrors) {
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(errorLine(r).find("cut.bin: "), std::string::npos) << r.err;
   EXPECT_FALSE(std::filesystem::exists(dir + "/never.json"));
+
+  // End-to-end fine-tuning of the scene parser from answers: the parser's weights move, the programs stay.
+  r = runVqa("train --scene vision --programs-from " + dir + "/oracle.bin --vision " + dir +
+             "/engine.bin.vision.bin --data " + data + " --out " + dir + "/tuned.bin --finetune-vision 2"
+             " --finetune-batch-size 2 --finetune-lr 1e-3 --threads 1");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/tuned.bin.finetune.bin"));  // the stage's checkpoint is gone
+  {
+    const LoadedEngineModel tuned = loadEngineModel(dir + "/tuned.bin");
+    const LoadedEngineModel oracle = loadEngineModel(dir + "/oracle.bin");
+    const auto before = vision::loadSceneParser(dir + "/engine.bin.vision.bin");
+    ASSERT_TRUE(tuned.model->vision);
+    auto original = before.parser->named_parameters();
+    int moved = 0;
+    for (auto& p : tuned.model->vision->named_parameters()) moved += !at::equal(p.value(), original[p.key()]);
+    EXPECT_GT(moved, 0);
+    auto programs = oracle.model->parser->named_parameters();
+    for (auto& p : tuned.model->parser->named_parameters()) EXPECT_TRUE(at::equal(p.value(), programs[p.key()])) << p.key();
+  }
 
   // Evaluation from the images, with the detections scored against the scene file.
   r = runVqa("eval" + model + " --data " + data + " --split val --threads 1 --json " + dir + "/e.json");
