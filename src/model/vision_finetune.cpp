@@ -162,6 +162,15 @@ FinetuneVisionResult finetuneVision(const FinetuneVisionOptions& options, std::o
                           {"annotation_loss", sum_annotation / window}, {"lr", lr}, {"images_per_second", rate},
                           {"elapsed_seconds", now}};
       metrics << j.dump() << "\n" << std::flush;
+      history.push_back(j);
+      training::CurveSeries total{"blue: log10 loss", {}, 0, 1, true, 200, 80, 0};
+      training::CurveSeries answers{"red: log10 answer loss", {}, 0, 1, true, 0, 0, 200};
+      for (const auto& h : history) {
+        total.points.emplace_back(h["step"].get<double>(), std::log10(std::max(1e-4, h["loss"].get<double>())));
+        answers.points.emplace_back(h["step"].get<double>(),
+                                    std::log10(std::max(1e-4, h["answer_loss"].get<double>())));
+      }
+      training::drawCurves(o.model_path + ".finetune.curves.png", {total, answers});
       char line[256];
       std::snprintf(line, sizeof line,
                     "finetune-vision: step %lld/%lld  loss %.4f (answers %.4f annotations %.4f)  %.1f images/s  ETA %s",

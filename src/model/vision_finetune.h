@@ -35,8 +35,9 @@ struct FinetuneVisionResult {
 // Throws std::runtime_error("--option: problem") for an option out of range. Does no work.
 void checkFinetuneVisionOptions(const FinetuneVisionOptions& options);
 
-// Checkpoints to MODEL.finetune.bin (atomic, resumable), logs to MODEL.finetune.metrics.jsonl, and at the end
-// writes the fine-tuned model over MODEL (atomically) and removes the checkpoint.
+// Checkpoints to MODEL.finetune.bin (atomic, resumable), logs to MODEL.finetune.metrics.jsonl, draws
+// MODEL.finetune.curves.png, and at the end writes the fine-tuned model over MODEL (atomically) and removes
+// the checkpoint.
 FinetuneVisionResult finetuneVision(const FinetuneVisionOptions& options, std::ostream& log);
 
 }  // namespace vqa::model
