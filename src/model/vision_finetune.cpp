@@ -35,6 +35,7 @@ void checkFinetuneVisionOptions(const FinetuneVisionOptions& o) {
   range("--weight-decay", o.weight_decay, 0, 1.0);
   range("--annotation-weight", o.annotation_weight, 0, 1e3);
   range("--threads", o.threads, 1, 256);
+  range("--stop-at", static_cast<double>(o.stop_at), 0, 1e8);
 }
 
 FinetuneVisionResult finetuneVision(const FinetuneVisionOptions& options, std::ostream& log) {
@@ -183,9 +184,17 @@ FinetuneVisionResult finetuneVision(const FinetuneVisionOptions& options, std::o
       window = 0;
       last_log = now;
     }
-    if (now - last_checkpoint >= o.checkpoint_seconds && done < o.steps) {
+    const bool stopping = o.stop_at > 0 && done >= o.stop_at && done < o.steps;
+    if ((now - last_checkpoint >= o.checkpoint_seconds && done < o.steps) || stopping) {
       save(checkpoint_path, done, false);
       last_checkpoint = elapsed();
+    }
+    if (stopping) {
+      if (terminal) log << "\n";
+      result.start_step = start;
+      result.steps = done;
+      result.seconds = elapsed();
+      return result;
     }
   }
   if (terminal) log << "\n";

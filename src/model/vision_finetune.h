@@ -22,6 +22,7 @@ struct FinetuneVisionOptions {
   uint64_t seed = 0;
   int threads = 1;
   bool resume = false;          // continue MODEL.finetune.bin (the stage's checkpoint) where it stopped
+  int64_t stop_at = 0;          // > 0: checkpoint and stop after this step (resume later)
   double checkpoint_seconds = 120;
   double log_seconds = 10;
 };

@@ -22,7 +22,9 @@
 #include "model/pixel_answering.h"
 #include "model/qa_data.h"
 #include "model/qa_trainer.h"
+#include "model/vision_finetune.h"
 #include "test_support.h"
+#include "training/model_file.h"
 #include "vision/trainer.h"
 
 namespace vqa::model {
@@ -120,6 +122,63 @@ TEST(PixelAnswering, SoftAnswersEqualTheExactExecutorOnOneHotScenes) {
     for (const auto& step : a.step_attention) EXPECT_EQ(step.size(), on[k]->objects.size());
   }
   EXPECT_GT(ran, static_cast<int>(answers.size()) / 2) << "too few programs ran to compare";
+}
+
+// Fine-tuning from answers stopped midway and resumed ends exactly where an uninterrupted run ends.
+TEST(VisionFinetune, ResumedRunEqualsUninterruptedRun) {
+  const std::string dir = vqa::testing::scratchDir();
+  const std::string data = makeImages(dir + "/data", "train", 6, 8);
+  vision::SceneParserOptions tiny;
+  tiny.channels = 8;
+  tiny.slot_size = 16;
+  tiny.prototype_size = 8;
+  tiny.heads = 2;
+  tiny.crop_size = 16;
+  vision::SceneParser parser(tiny);
+  vision::saveSceneParser(dir + "/vision.bin", parser);
+  TrainQaOptions programs;
+  programs.data_dir = data;
+  programs.out_path = dir + "/base.bin";
+  programs.programs = 20;
+  programs.warm_steps = 5;
+  programs.rounds = 0;
+  programs.val_questions = 0;
+  programs.model.scene = "vision";
+  programs.vision_path = dir + "/vision.bin";
+  programs.model.parser.model_size = 16;
+  programs.model.parser.num_heads = 2;
+  programs.model.parser.encoder_layers = programs.model.parser.decoder_layers = 1;
+  std::ostringstream log;
+  trainQaModel(programs, log);
+  for (const char* name : {"straight.bin", "resumed.bin"}) std::filesystem::copy_file(dir + "/base.bin", dir + "/" + name);
+
+  FinetuneVisionOptions o;
+  o.data_dir = data;
+  o.steps = 4;
+  o.batch_size = 2;
+  o.learning_rate = 1e-3;
+  o.log_seconds = 0;
+  o.model_path = dir + "/straight.bin";
+  finetuneVision(o, log);
+  o.model_path = dir + "/resumed.bin";
+  o.stop_at = 2;
+  EXPECT_EQ(finetuneVision(o, log).steps, 2);
+  EXPECT_TRUE(std::filesystem::exists(dir + "/resumed.bin.finetune.bin"));
+  o.stop_at = 0;
+  o.resume = true;
+  EXPECT_EQ(finetuneVision(o, log).start_step, 2);
+  const auto a = vqa::training::readModelFile(dir + "/straight.bin", kEngineModelKind, kEngineModelFormatVersion);
+  const auto b = vqa::training::readModelFile(dir + "/resumed.bin", kEngineModelKind, kEngineModelFormatVersion);
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  int vision_tensors = 0;
+  for (size_t k = 0; k < a.tensors.size(); ++k) {
+    EXPECT_EQ(a.tensors[k].first, b.tensors[k].first);
+    EXPECT_TRUE(at::equal(a.tensors[k].second, b.tensors[k].second)) << a.tensors[k].first;
+    vision_tensors += a.tensors[k].first.rfind("vision.", 0) == 0;
+  }
+  EXPECT_GT(vision_tensors, 0);
+  const auto base = vqa::training::readModelFile(dir + "/base.bin", kEngineModelKind, kEngineModelFormatVersion);
+  EXPECT_FALSE(at::equal(*base.find("vision.crop_out.weight"), *a.find("vision.crop_out.weight")));
 }
 
 TEST(PixelCommands, TrainAskAndEvalFromImagesWithOneLineErrors) {
