@@ -8,3 +8,10 @@ if(TARGET vqa_soft_executor)
     add_dependencies(test_soft_executor vqa)  # generates its validation questions with `vqa generate`
   endif()
 endif()
+
+# The differentiable GQA executor against GqaExecutor (hand-built graphs, the real GQA samples), gradients and
+# bad input.
+if(TARGET vqa_soft_executor)
+  vqa_test(test_gqa_soft_executor SOURCES executor/test_gqa_soft_executor.cpp
+           LIBS vqa_soft_executor vqa_executor vqa_datasets)
+endif()
