@@ -1,6 +1,7 @@
 // `vqa eval` in oracle mode: ground-truth scenes and programs through the symbolic executor, for CLEVR
 // (scenes + questions files) and GQA (questions + scene graphs), with --json results; for CLEVR also through
-// the differentiable executor on one-hot scenes and programs (--executor soft), which must agree.
+// the differentiable executor on one-hot scenes and programs (--executor soft), which must agree; and with
+// --model, a trained engine's programs (CLEVR from scenes or pixels; GQA through the GQA soft executor).
 #include <CLI/CLI.hpp>
 
 #include <chrono>
@@ -25,6 +26,7 @@
 #endif
 #ifdef VQA_HAVE_MODEL
 #include "model/engine_model.h"
+#include "model/gqa_model.h"
 #include "model/pixel_answering.h"
 #include "vision/image_io.h"
 #include "model/qa_data.h"
@@ -45,6 +47,7 @@ struct EvalOptions {
   int threads = 1;       // soft executor and model: torch (and OpenBLAS) threads
   int retry_samples = model::kDefaultRetrySamples;  // model: sampled programs tried where the greedy one cannot run
   std::string model, data_dir, split = "val";  // a trained model on a dataset folder
+  bool held_out = false;  // GQA model: only the questions on the images it held out of training
 };
 
 struct ClevrItem {
@@ -424,6 +427,61 @@ void evalPixels(const EvalOptions& o, model::EngineModel& engine, OutputFiles& o
 }
 #endif
 
+#ifdef VQA_HAVE_MODEL
+// A GQA program model: its programs for every question (exact-match per structural type), run by the GQA soft
+// executor on the questions whose image has a scene graph (answers and GQA's official metrics).
+void evalGqaModel(const EvalOptions& o, OutputFiles& outputs) {
+  if (o.questions.size() != 1) throw InputError("vqa eval: GQA takes one --questions file");
+  hopfield::set_compute_threads(o.threads);
+  std::unique_ptr<model::GqaModel> m = model::loadGqaModel(o.model);
+  std::vector<GqaQuestion> questions;
+  for (auto& q : readGqaQuestions(o.questions.front()))
+    if (!o.held_out || m->heldout_images.count(q.image_id)) questions.push_back(std::move(q));
+  if (questions.empty())
+    throw InputError(o.questions.front() + ": no question to evaluate" +
+                     (o.held_out ? std::string(" on the model's held-out images") : std::string()));
+  std::map<std::string, SceneGraph> graphs;
+  if (!o.scene_graphs.empty()) graphs = readGqaSceneGraphs(o.scene_graphs);
+  const auto started = std::chrono::steady_clock::now();
+  const model::GqaModelEvaluation e = model::evaluateGqaModel(*m, questions, o.scene_graphs.empty() ? nullptr : &graphs);
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  nlohmann::json out = e.summary;
+  out["mode"] = {{"program", "model"}, {"scene", "oracle"}, {"executor", "soft"}, {"held_out_only", o.held_out}};
+  out["seconds"] = seconds;
+  std::printf("GQA model: program exact-match %.2f%% on %lld questions", 100 * out["program_exact_match"].get<double>(),
+              static_cast<long long>(out["programs_compared"].get<int64_t>()));
+  std::printf("%s\n", o.held_out ? " (the images held out of training)" : "");
+  for (const auto& [type, v] : out["per_structural_type"].items())
+    std::printf("  %-10s %6.2f%% of %lld\n", type.c_str(), 100 * v["exact_match"].get<double>(),
+                static_cast<long long>(v["questions"].get<int64_t>()));
+  if (out.contains("gqa_metrics")) {
+    const auto& g = out["gqa_metrics"];
+    std::printf("answers on %lld questions with scene graphs: accuracy %.2f%% (soft and exact executors agree on "
+                "%.2f%%)\n", static_cast<long long>(out["answered"].get<int64_t>()), 100 * g["accuracy"].get<double>(),
+                100 * out["soft_symbolic_agreement"].get<double>());
+  } else if (!o.scene_graphs.empty()) {
+    std::printf("no question's image has a scene graph in %s: programs only\n", o.scene_graphs.c_str());
+  }
+  if (o.write_json) outputs.addJson("--json", o.json, out);
+  if (o.write_predictions) {
+    // GQA's format ([{questionId, prediction}]) for the answered questions, each with its program.
+    nlohmann::json list = nlohmann::json::array();
+    for (size_t k = 0; k < questions.size(); ++k) {
+      const model::GqaModelAnswer& a = e.answers[k];
+      nlohmann::json p = {{"questionId", questions[k].id}, {"program", program::gqaTokensToString(a.tokens)},
+                          {"program_exact", a.exact}};
+      if (a.answered) {
+        p["prediction"] = a.answer;
+        p["probability"] = a.probability;
+        if (!a.error.empty()) p["error"] = a.error;
+      }
+      if (a.answered || graphs.empty()) list.push_back(std::move(p));
+    }
+    outputs.addJson("--predictions", o.predictions, list, 1);
+  }
+}
+#endif
+
 void evalGqa(const EvalOptions& o, OutputFiles& outputs) {
   if (o.scene_graphs.empty()) throw InputError("vqa eval: --scene-graphs FILE is needed for GQA");
   if (o.questions.size() != 1) throw InputError("vqa eval: GQA takes one --questions file");
@@ -514,6 +572,7 @@ static Registrar reg("eval", "Evaluate question answering (oracle scenes and pro
       app.add_option("--predictions", o->predictions,
                      "GQA: write [{questionId, prediction}] for score-gqa; --model: each question's program and answer");
   app.add_flag("--skip-missing-scenes", o->skip_missing_scenes, "GQA: skip questions whose image has no scene graph");
+  app.add_flag("--held-out", o->held_out, "GQA model: only the questions on the images it held out of training");
   app.callback([o, json, predictions] {
     // Output paths are checked before any work; the outputs are then written together or not at all.
     o->write_json = json->count() > 0;
@@ -532,17 +591,25 @@ static Registrar reg("eval", "Evaluate question answering (oracle scenes and pro
       throw std::runtime_error("--executor soft: this build has no soft executor (it needs torch and src/hopfield)");
 #endif
     }
-    if (!o->model.empty()) {
+    if (!o->model.empty() && o->dataset == "gqa") {
+      if (o->questions.empty()) throw std::runtime_error("--dataset gqa --model needs --questions FILE");
+      if (!o->data_dir.empty() || !o->program_mode.empty() || o->scene_mode == "vision")
+        throw std::runtime_error("--dataset gqa --model: programs come from the model, scenes from --scene-graphs");
+#ifndef VQA_HAVE_MODEL
+      throw std::runtime_error("--model: this build has no model library (it needs torch)");
+#endif
+    } else if (!o->model.empty()) {
+      if (o->held_out) throw std::runtime_error("--held-out goes with --dataset gqa --model");
       if (o->data_dir.empty()) throw std::runtime_error("--model needs --data DIR (a dataset folder)");
       if (!o->program_mode.empty()) throw std::runtime_error("--model and --program: programs come from the model");
       if (o->questions.size() > 1 || o->scenes.size() > 1)
         throw std::runtime_error("--model: one --questions file and one --scenes file at most");
-      if (o->dataset != "clevr") throw std::runtime_error("--model: GQA models are not supported yet");
       checkPlainName("--split", o->split);
 #ifndef VQA_HAVE_MODEL
       throw std::runtime_error("--model: this build has no model library (it needs torch)");
 #endif
     } else {
+      if (o->held_out) throw std::runtime_error("--held-out goes with --dataset gqa --model");
       if (o->scene_mode != "oracle") throw std::runtime_error("--scene oracle is required (or --model MODEL)");
       if (o->program_mode.empty()) throw std::runtime_error("--program oracle (or --model MODEL) is required");
       if (o->questions.empty()) throw std::runtime_error("--questions is required (or --model with --data)");
@@ -551,7 +618,8 @@ static Registrar reg("eval", "Evaluate question answering (oracle scenes and pro
     OutputFiles outputs;
     if (!o->model.empty()) {
 #ifdef VQA_HAVE_MODEL
-      evalModel(*o, outputs);
+      if (o->dataset == "gqa") evalGqaModel(*o, outputs);
+      else evalModel(*o, outputs);
 #endif
     } else if (o->dataset == "gqa") evalGqa(*o, outputs);
     else evalClevr(*o, outputs);

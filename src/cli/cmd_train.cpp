@@ -1,6 +1,6 @@
 // `vqa train`: trains the engine from question-answer pairs and a few supervised programs (scenes from the
 // ground truth with --scene oracle), with progress, atomic checkpoints, exact --resume, a metrics log and a
-// PNG of the curves.
+// PNG of the curves; with --dataset gqa, the GQA program model on a questions file's programs.
 #include <CLI/CLI.hpp>
 
 #include <filesystem>
@@ -11,6 +11,7 @@
 #include "cli/command.h"
 #include "cli/option_checks.h"
 #include "hopfield/association.h"
+#include "model/gqa_model.h"
 #include "model/qa_trainer.h"
 #include "model/vision_finetune.h"
 
@@ -20,7 +21,24 @@ static vqa::cli::Registrar reg(
       auto o = std::make_shared<vqa::model::TrainQaOptions>();
       auto attention = std::make_shared<std::string>("softmax1");
       app.add_option("--data", o->data_dir, "dataset folder in CLEVR's v1.0 layout (questions/, scenes/)")
-          ->required()->type_name("DIR");
+          ->type_name("DIR");
+      auto dataset = std::make_shared<std::string>("clevr");
+      auto gqa = std::make_shared<vqa::model::TrainGqaOptions>();
+      app.add_option("--dataset", *dataset, "clevr (--data DIR) or gqa (--questions FILE)")
+          ->check(CLI::IsMember({"clevr", "gqa"}))->capture_default_str();
+      app.add_option("--questions", gqa->questions_path, "GQA: questions file with `semantic` programs")->type_name("FILE");
+      app.add_option("--scene-graphs", gqa->scene_graphs_path,
+                     "GQA: scene graphs; held-out questions on these images are also answered in validation")
+          ->type_name("FILE");
+      app.add_option("--holdout", gqa->holdout, "GQA: share of the file's images held out of training")
+          ->capture_default_str();
+      app.add_option("--split-seed", gqa->split_seed, "GQA: which images are held out")->capture_default_str();
+      CLI::Option* gqa_steps = app.add_option("--steps", gqa->steps, "GQA: training steps")->capture_default_str();
+      app.add_option("--min-word-count", gqa->min_word_count,
+                     "GQA: program words seen fewer times are written by copying from the question only")
+          ->capture_default_str();
+      app.add_option("--val-every", gqa->val_every, "GQA: held-out exact-match every N steps (0: at the end)")
+          ->capture_default_str();
       app.add_option("--out", o->out_path, "model file (also the checkpoint --resume continues)")
           ->required()->type_name("MODEL");
       auto programs_from = std::make_shared<std::string>();
@@ -90,7 +108,47 @@ static vqa::cli::Registrar reg(
                    "let programs use concepts the question does not name");
       app.add_flag("!--no-phrase-pointers", o->model.phrase_pointers,
                    "read phrases word by word and write their filters token by token");
-      app.callback([o, attention, programs_from, finetune] {
+      app.callback([o, attention, programs_from, finetune, dataset, gqa, gqa_steps, &app] {
+        if (*dataset == "gqa") {
+          // Options shared with CLEVR training carry over when given; otherwise GQA's defaults hold.
+          auto given = [&](const char* name) { return app.get_option(name)->count() > 0; };
+          if (gqa->questions_path.empty()) throw std::runtime_error("--dataset gqa: --questions FILE is required");
+          if (!o->data_dir.empty()) throw std::runtime_error("--dataset gqa reads --questions FILE, not --data");
+          for (const char* clevr_only : {"--scene", "--vision", "--programs", "--rounds", "--samples", "--finetune-vision",
+                                         "--programs-from", "--qa-fraction", "--answer-loss", "--split"})
+            if (given(clevr_only)) throw std::runtime_error(std::string(clevr_only) + ": CLEVR training only");
+          gqa->out_path = o->out_path;
+          if (given("--batch-size")) gqa->batch_size = o->batch_size;
+          if (given("--lr")) gqa->learning_rate = o->learning_rate;
+          if (given("--weight-decay")) gqa->weight_decay = o->weight_decay;
+          if (given("--model-size")) gqa->parser.model_size = o->model.parser.model_size;
+          if (given("--heads")) gqa->parser.num_heads = o->model.parser.num_heads;
+          if (given("--layers")) gqa->parser.encoder_layers = o->model.parser.encoder_layers;
+          if (given("--dropout")) gqa->parser.dropout = o->model.parser.dropout;
+          gqa->parser.association.kind = vqa::hopfield::parse_attention_kind(*attention);
+          gqa->stop_at = o->stop_at;
+          gqa->seed = o->seed;
+          gqa->threads = o->threads;
+          gqa->resume = o->resume;
+          gqa->checkpoint_seconds = o->checkpoint_seconds;
+          gqa->log_path = o->log_path;
+          gqa->curves_path = o->curves_path;
+          vqa::model::checkTrainGqaOptions(*gqa);
+          vqa::cli::checkOutputFile("--out", gqa->out_path);
+          if (!gqa->log_path.empty()) vqa::cli::checkOutputFile("--log", gqa->log_path);
+          if (!gqa->curves_path.empty()) vqa::cli::checkOutputFile("--curves", gqa->curves_path);
+          const auto r = vqa::model::trainGqaModel(*gqa, std::cerr);
+          std::printf("train: %lld steps (from %lld) in %.1f s; model %s\n", static_cast<long long>(r.steps),
+                      static_cast<long long>(r.start_step), r.seconds, gqa->out_path.c_str());
+          if (r.last_validation.is_object())
+            std::printf("train: held-out program exact-match %.4f on %lld questions\n",
+                        r.last_validation["program_exact_match"].get<double>(),
+                        static_cast<long long>(r.last_validation["programs_compared"].get<int64_t>()));
+          return;
+        }
+        if (o->data_dir.empty()) throw std::runtime_error("--data DIR is required (or --dataset gqa --questions FILE)");
+        if (gqa_steps->count() || !gqa->questions_path.empty() || !gqa->scene_graphs_path.empty())
+          throw std::runtime_error("--steps, --questions and --scene-graphs go with --dataset gqa");
         o->model.parser.association.kind = vqa::hopfield::parse_attention_kind(*attention);
         o->model.parser.decoder_layers = o->model.parser.encoder_layers;
         vqa::cli::checkPlainName("--split", o->split);

@@ -19,19 +19,6 @@ std::string vposition(const SceneGraph& scene, const SceneObject& o) {
   return cy < scene.height / 3.0 ? "top" : cy > 2.0 * scene.height / 3.0 ? "bottom" : "middle";
 }
 
-// Comparative -> the attribute an object has when it is "more so" (and its opposite).
-const std::map<std::string, std::pair<std::string, std::string>>& comparatives() {
-  static const std::map<std::string, std::pair<std::string, std::string>> m{
-      {"older", {"old", "young"}},         {"younger", {"young", "old"}},     {"taller", {"tall", "short"}},
-      {"shorter", {"short", "tall"}},      {"larger", {"large", "small"}},    {"bigger", {"big", "small"}},
-      {"smaller", {"small", "large"}},     {"higher", {"high", "low"}},       {"lower", {"low", "high"}},
-      {"longer", {"long", "short"}},       {"healthier", {"healthy", "unhealthy"}},
-      {"less healthy", {"unhealthy", "healthy"}}, {"heavier", {"heavy", "light"}}, {"lighter", {"light", "heavy"}},
-      {"thicker", {"thick", "thin"}},      {"thinner", {"thin", "thick"}},    {"wider", {"wide", "narrow"}},
-      {"cleaner", {"clean", "dirty"}},     {"dirtier", {"dirty", "clean"}},   {"darker", {"dark", "light"}}};
-  return m;
-}
-
 class Run {
  public:
   Run(const SceneGraph& scene, const GqaLexicon* lexicon) : scene_(scene), lexicon_(lexicon) {}
@@ -142,8 +129,8 @@ class Run {
       }
       case GqaOp::Compare: {
         const int a = single(in[0], "compare"), b = single(in[1], "compare");
-        auto c = comparatives().find(s.attribute);
-        if (c == comparatives().end()) throw std::runtime_error("unknown comparative '" + s.attribute + "'");
+        auto c = gqaComparatives().find(s.attribute);
+        if (c == gqaComparatives().end()) throw std::runtime_error("unknown comparative '" + s.attribute + "'");
         const auto& [more, less] = c->second;
         const bool aMore = hasValue(a, "", more) || hasValue(b, "", less);
         const bool bMore = hasValue(b, "", more) || hasValue(a, "", less);
@@ -188,6 +175,19 @@ class Run {
 };
 
 }  // namespace
+
+const std::map<std::string, std::pair<std::string, std::string>>& gqaComparatives() {
+  static const std::map<std::string, std::pair<std::string, std::string>> m{
+      {"older", {"old", "young"}},         {"younger", {"young", "old"}},     {"taller", {"tall", "short"}},
+      {"shorter", {"short", "tall"}},      {"larger", {"large", "small"}},    {"bigger", {"big", "small"}},
+      {"smaller", {"small", "large"}},     {"higher", {"high", "low"}},       {"lower", {"low", "high"}},
+      {"longer", {"long", "short"}},       {"healthier", {"healthy", "unhealthy"}},
+      {"less healthy", {"unhealthy", "healthy"}}, {"heavier", {"heavy", "light"}}, {"lighter", {"light", "heavy"}},
+      {"thicker", {"thick", "thin"}},      {"thinner", {"thin", "thick"}},    {"wider", {"wide", "narrow"}},
+      {"cleaner", {"clean", "dirty"}},     {"dirtier", {"dirty", "clean"}},   {"darker", {"dark", "light"}}};
+  return m;
+}
+
 
 void GqaLexicon::add(const std::string& type, const std::string& value) {
   if (!type.empty() && !value.empty()) values_[type].insert(value);

@@ -15,20 +15,6 @@
 namespace vqa {
 namespace {
 
-// Comparative -> the attribute an object has when it is "more so" (and its opposite). The same table as
-// gqa_executor.cpp's (the parity tests run every comparative against GqaExecutor).
-const std::map<std::string, std::pair<std::string, std::string>>& comparatives() {
-  static const std::map<std::string, std::pair<std::string, std::string>> m{
-      {"older", {"old", "young"}},         {"younger", {"young", "old"}},     {"taller", {"tall", "short"}},
-      {"shorter", {"short", "tall"}},      {"larger", {"large", "small"}},    {"bigger", {"big", "small"}},
-      {"smaller", {"small", "large"}},     {"higher", {"high", "low"}},       {"lower", {"low", "high"}},
-      {"longer", {"long", "short"}},       {"healthier", {"healthy", "unhealthy"}},
-      {"less healthy", {"unhealthy", "healthy"}}, {"heavier", {"heavy", "light"}}, {"lighter", {"light", "heavy"}},
-      {"thicker", {"thick", "thin"}},      {"thinner", {"thin", "thick"}},    {"wider", {"wide", "narrow"}},
-      {"cleaner", {"clean", "dirty"}},     {"dirtier", {"dirty", "clean"}},   {"darker", {"dark", "light"}}};
-  return m;
-}
-
 using Kind = GqaSoftStepOutput::Kind;
 
 // x[0..n) -> (1, x0, x0 x1, ..., x0..x_{n-2}) along `dim`.
@@ -452,8 +438,8 @@ GqaSoftProgram GqaSoftExecutor::compile(const GqaProgram& program) const {
         break;
       case GqaOp::Compare: {
         s.options = vocabulary_.names().words();
-        auto c = comparatives().find(g.attribute);
-        if (c == comparatives().end()) s.static_error = "unknown comparative '" + g.attribute + "'";
+        auto c = gqaComparatives().find(g.attribute);
+        if (c == gqaComparatives().end()) s.static_error = "unknown comparative '" + g.attribute + "'";
         else s.tests = {valueTest("", c->second.first), valueTest("", c->second.second)};
         break;
       }

@@ -40,10 +40,15 @@ class GqaLexicon {
   void addFromProgram(const GqaProgram& program);
   const std::set<std::string>* valuesOf(const std::string& type) const;
   bool has(const std::string& type, const std::string& value) const;
+  const std::map<std::string, std::set<std::string>>& types() const { return values_; }  // type -> values
 
  private:
   std::map<std::string, std::set<std::string>> values_;
 };
+
+// GQA's comparatives ("older", "less healthy", ...) -> the attribute an object has when it is "more so", and
+// its opposite; both GQA executors read this one table.
+const std::map<std::string, std::pair<std::string, std::string>>& gqaComparatives();
 
 // GQA semantics over a GQA scene graph. Grounded ids in arguments ("wall (722332)") resolve names that
 // differ from the scene graph's (e.g. "person" for a "man"); "(-)" means the object is absent.

@@ -36,11 +36,22 @@ hopfield::HopfieldOptions attentionOptions(const ProgramParserOptions& o) {
 
 int64_t ffnSize(const ProgramParserOptions& o) { return o.ffn_size > 0 ? o.ffn_size : 4 * o.model_size; }
 
+}  // namespace
+
 torch::nn::LayerNorm layerNorm(int64_t size) {
   return torch::nn::LayerNorm(torch::nn::LayerNormOptions({size}));
 }
 
-}  // namespace
+hopfield::TransformerBlockOptions encoderBlockOptions(const ProgramParserOptions& o) {
+  hopfield::TransformerBlockOptions block;
+  block.model_size = o.model_size;
+  block.num_heads = o.num_heads;
+  block.ffn_size = ffnSize(o);
+  block.dropout = o.dropout;
+  block.pre_norm = true;
+  block.association = o.association;
+  return block;
+}
 
 std::vector<int64_t> encodeQuestionForParser(const QuestionTokenizer& tokenizer, const std::string& question,
                                              int64_t max_tokens) {
@@ -156,13 +167,7 @@ void ProgramParserImpl::reset() {
     torch::nn::init::normal_((*table)->weight, 0.0, 0.1);
 
   encoder = register_module("encoder", torch::nn::ModuleList());
-  hopfield::TransformerBlockOptions block;
-  block.model_size = D;
-  block.num_heads = options_.num_heads;
-  block.ffn_size = ffnSize(options_);
-  block.dropout = options_.dropout;
-  block.pre_norm = true;
-  block.association = options_.association;
+  const hopfield::TransformerBlockOptions block = encoderBlockOptions(options_);
   for (int64_t i = 0; i < options_.encoder_layers; ++i) encoder->push_back(hopfield::TransformerBlock(block));
   decoder = register_module("decoder", torch::nn::ModuleList());
   for (int64_t i = 0; i < options_.decoder_layers; ++i) decoder->push_back(ProgramDecoderLayer(options_));

@@ -49,6 +49,11 @@ struct ProgramParserOptions {
 std::vector<int64_t> encodeQuestionForParser(const QuestionTokenizer& tokenizer, const std::string& question,
                                              int64_t max_tokens);
 
+// The encoder's pre-LN Hopfield transformer blocks, and the LayerNorm every part uses (shared with the GQA
+// program model).
+hopfield::TransformerBlockOptions encoderBlockOptions(const ProgramParserOptions& options);
+torch::nn::LayerNorm layerNorm(int64_t size);
+
 // One decoder layer (pre-LN): causal Hopfield self-attention over the program so far, Hopfield
 // cross-attention to the encoded question, and a feed-forward network.
 class ProgramDecoderLayerImpl : public torch::nn::Cloneable<ProgramDecoderLayerImpl> {
