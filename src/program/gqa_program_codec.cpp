@@ -1,6 +1,7 @@
 // GQA programs <-> token sequences, and the decoding grammar (see gqa_program_codec.h).
 #include "program/gqa_program_codec.h"
 
+#include <algorithm>
 #include <sstream>
 #include <stdexcept>
 
@@ -86,7 +87,8 @@ std::vector<std::string> gqaProgramTokens(const GqaProgram& program) {
                                  std::to_string(kGqaMaxFieldWords) + " can be written)");
       out.insert(out.end(), ws.begin(), ws.end());
     };
-    auto alternatives = [&](const std::vector<std::string>& options) {
+    auto alternatives = [&](std::vector<std::string> options) {
+      std::sort(options.begin(), options.end());  // the canonical order (see the header)
       for (size_t k = 0; k < options.size(); ++k) {
         if (k) out.push_back(kGqaAlt);
         field(options[k]);

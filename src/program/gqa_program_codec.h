@@ -13,7 +13,10 @@
 // then one <depK> per dependency (select none; and, or, common, compare two; same/different one or two; the
 // rest one), and <end> after the last step. Words are the argument's words as written (object names,
 // attribute values, relations; "_" for any object); the grounding "(id,...)" is not part of a program the
-// model writes. Two programs are the same program exactly when their token sequences are equal.
+// model writes. The options of choose and choose rel are written in sorted order: GQA's files list them in
+// either order for questions worded alike ("to the right or to the left of" appears with both
+// "to the left of|to the right of" and the reverse), and which option holds does not depend on it. Two
+// programs are the same program exactly when their token sequences are equal.
 #pragma once
 #include <cstdint>
 #include <string>
