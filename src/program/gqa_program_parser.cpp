@@ -131,14 +131,8 @@ void GqaProgramParserImpl::reset() {
 }
 
 std::pair<at::Tensor, at::Tensor> GqaProgramParserImpl::encode(const at::Tensor& question) {
-  TORCH_CHECK(question.dim() == 2, "GqaProgramParser: question ids must be [batch, tokens]");
-  const int64_t S = question.size(1);
-  TORCH_CHECK(S >= 1 && S <= options_.max_question_tokens, "GqaProgramParser: question of ", S, " tokens");
-  const at::Tensor ids = question.to(at::kLong);
-  const at::Tensor padding = ids.eq(QuestionTokenizer::kPad);
-  at::Tensor memory = word_embedding(ids) + question_position(at::arange(S, ids.options())).unsqueeze(0);
-  for (const auto& b : *encoder) memory = b->as<hopfield::TransformerBlock>()->forward(memory, padding);
-  return {encoder_norm(memory), padding};
+  return encodeQuestionIds(question, options_.max_question_tokens, word_embedding, question_position, encoder,
+                           encoder_norm);
 }
 
 at::Tensor GqaProgramParserImpl::embedInputs(const at::Tensor& memory, const at::Tensor& inputs,
@@ -182,13 +176,8 @@ at::Tensor GqaProgramParserImpl::forward(const at::Tensor& question, const at::T
 at::Tensor GqaProgramParserImpl::decodeStep(const at::Tensor& memory, const at::Tensor& padding, const at::Tensor& tokens,
                                             const at::Tensor& copy_from, int64_t step,
                                             std::vector<at::Tensor>& layer_inputs) {
-  layer_inputs.resize(decoder->size());
-  at::Tensor x = embedInputs(memory, tokens.unsqueeze(1), copy_from.unsqueeze(1), step);  // [B, 1, D]
-  for (size_t l = 0; l < decoder->size(); ++l) {
-    layer_inputs[l] = layer_inputs[l].defined() ? at::cat({layer_inputs[l], x}, 1) : x;
-    x = (*decoder)[l]->as<ProgramDecoderLayer>()->forwardLast(layer_inputs[l], memory, padding);
-  }
-  return outputs(decoder_norm(x), memory, padding).squeeze(1);
+  const at::Tensor x = embedInputs(memory, tokens.unsqueeze(1), copy_from.unsqueeze(1), step);  // [B, 1, D]
+  return outputs(decoder_norm(decodeLastPosition(decoder, x, memory, padding, layer_inputs)), memory, padding).squeeze(1);
 }
 
 // ---- Batches and loss -------------------------------------------------------------------------------------

@@ -176,16 +176,32 @@ void ProgramParserImpl::reset() {
   output = register_module("output", torch::nn::Linear(D, outputs));
 }
 
-std::pair<at::Tensor, at::Tensor> ProgramParserImpl::encode(const at::Tensor& question) {
-  TORCH_CHECK(question.dim() == 2, "ProgramParser: question ids must be [batch, tokens]");
+std::pair<at::Tensor, at::Tensor> encodeQuestionIds(const at::Tensor& question, int64_t max_tokens,
+                                                     torch::nn::Embedding& words, torch::nn::Embedding& positions,
+                                                     torch::nn::ModuleList& blocks, torch::nn::LayerNorm& norm) {
+  TORCH_CHECK(question.dim() == 2, "program model: question ids must be [batch, tokens]");
   const int64_t S = question.size(1);
-  TORCH_CHECK(S >= 1 && S <= options_.max_question_tokens, "ProgramParser: question of ", S,
-              " tokens (1..", options_.max_question_tokens, " allowed)");
+  TORCH_CHECK(S >= 1 && S <= max_tokens, "program model: question of ", S, " tokens (1..", max_tokens, " allowed)");
   const at::Tensor ids = question.to(at::kLong);
   const at::Tensor padding = ids.eq(QuestionTokenizer::kPad);
-  at::Tensor x = word_embedding(ids) + question_position(at::arange(S, ids.options())).unsqueeze(0);
-  for (const auto& block : *encoder) x = block->as<hopfield::TransformerBlock>()->forward(x, padding);
-  return {encoder_norm(x), padding};
+  at::Tensor x = words(ids) + positions(at::arange(S, ids.options())).unsqueeze(0);
+  for (const auto& block : *blocks) x = block->as<hopfield::TransformerBlock>()->forward(x, padding);
+  return {norm(x), padding};
+}
+
+at::Tensor decodeLastPosition(torch::nn::ModuleList& layers, at::Tensor x, const at::Tensor& memory,
+                              const at::Tensor& memory_padding, std::vector<at::Tensor>& layer_inputs) {
+  layer_inputs.resize(layers->size());
+  for (size_t l = 0; l < layers->size(); ++l) {
+    layer_inputs[l] = layer_inputs[l].defined() ? at::cat({layer_inputs[l], x}, 1) : x;
+    x = (*layers)[l]->as<ProgramDecoderLayer>()->forwardLast(layer_inputs[l], memory, memory_padding);
+  }
+  return x;
+}
+
+std::pair<at::Tensor, at::Tensor> ProgramParserImpl::encode(const at::Tensor& question) {
+  return encodeQuestionIds(question, options_.max_question_tokens, word_embedding, question_position, encoder,
+                           encoder_norm);
 }
 
 at::Tensor ProgramParserImpl::decode(const at::Tensor& memory, const at::Tensor& memory_padding,
@@ -205,14 +221,9 @@ at::Tensor ProgramParserImpl::decode(const at::Tensor& memory, const at::Tensor&
 at::Tensor ProgramParserImpl::decodeStep(const at::Tensor& memory, const at::Tensor& memory_padding,
                                          const at::Tensor& tokens, int64_t step, std::vector<at::Tensor>& layer_inputs) {
   TORCH_CHECK(step >= 0 && step < options_.max_program_tokens, "ProgramParser: step ", step, " is out of range");
-  const size_t L = decoder->size();
-  layer_inputs.resize(L);
   const at::Tensor ids = tokens.to(at::kLong);
   at::Tensor x = (token_embedding(ids) + program_position->weight[step]).unsqueeze(1);  // [B, 1, D]
-  for (size_t l = 0; l < L; ++l) {
-    layer_inputs[l] = layer_inputs[l].defined() ? at::cat({layer_inputs[l], x}, 1) : x;
-    x = (*decoder)[l]->as<ProgramDecoderLayer>()->forwardLast(layer_inputs[l], memory, memory_padding);
-  }
+  x = decodeLastPosition(decoder, x, memory, memory_padding, layer_inputs);
   return output(decoder_norm(x)).squeeze(1);
 }
 

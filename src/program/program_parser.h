@@ -54,6 +54,12 @@ std::vector<int64_t> encodeQuestionForParser(const QuestionTokenizer& tokenizer,
 hopfield::TransformerBlockOptions encoderBlockOptions(const ProgramParserOptions& options);
 torch::nn::LayerNorm layerNorm(int64_t size);
 
+// The encoder pass both program models share: question ids [B, S] (0 = padding) through the word and position
+// embeddings, the encoder blocks and the final norm; returns the states [B, S, D] and the padding mask [B, S].
+std::pair<at::Tensor, at::Tensor> encodeQuestionIds(const at::Tensor& question, int64_t max_tokens,
+                                                     torch::nn::Embedding& words, torch::nn::Embedding& positions,
+                                                     torch::nn::ModuleList& blocks, torch::nn::LayerNorm& norm);
+
 // One decoder layer (pre-LN): causal Hopfield self-attention over the program so far, Hopfield
 // cross-attention to the encoded question, and a feed-forward network.
 class ProgramDecoderLayerImpl : public torch::nn::Cloneable<ProgramDecoderLayerImpl> {
@@ -75,6 +81,11 @@ class ProgramDecoderLayerImpl : public torch::nn::Cloneable<ProgramDecoderLayerI
   ProgramParserOptions options_;
 };
 TORCH_MODULE(ProgramDecoderLayer);
+
+// One incremental decoding step through decoder layers (ProgramDecoderLayer): `x` [B, 1, D] is the input at
+// the next position; each layer's inputs so far (`layer_inputs`, extended here) give its output there.
+at::Tensor decodeLastPosition(torch::nn::ModuleList& layers, at::Tensor x, const at::Tensor& memory,
+                              const at::Tensor& memory_padding, std::vector<at::Tensor>& layer_inputs);
 
 // One decoded program.
 struct DecodedProgram {
