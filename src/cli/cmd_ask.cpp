@@ -12,9 +12,9 @@
 #include "cli/option_checks.h"
 #include "core/errors.h"
 #include "core/typed_program.h"
-#include "core/vocab.h"
 #include "datasets/json_file.h"
 #include "hopfield/threads.h"
+#include "model/ask_answer.h"
 #include "model/engine_model.h"
 #include "model/explain.h"
 #include "model/pixel_answering.h"
@@ -22,47 +22,10 @@
 
 namespace {
 
-constexpr size_t kMaxQuestionCharacters = 1000;
-
 struct AskArgs {
   std::string model, image, question, explain, json;
   int threads = 2, retry_samples = vqa::model::kDefaultRetrySamples;
 };
-
-// "" when the question can be asked, else the problem.
-std::string questionProblem(const std::string& q) {
-  if (q.find_first_not_of(" \t\r\n") == std::string::npos) return "the question is empty";
-  if (q.size() > kMaxQuestionCharacters)
-    return "the question has " + std::to_string(q.size()) + " characters, more than the " +
-           std::to_string(kMaxQuestionCharacters) + " allowed";
-  return "";
-}
-
-nlohmann::json answerJson(const std::string& question, const vqa::model::ParsedImage& image,
-                          const vqa::model::PixelAnswer& a) {
-  const auto& tokens = vqa::programTokens();
-  nlohmann::json program = nlohmann::json::array(), steps = nlohmann::json::array(), objects = nlohmann::json::array();
-  for (size_t t = 0; t < a.program.size(); ++t) {
-    const std::string& token = tokens.at(static_cast<size_t>(a.program[t])).text;
-    program.push_back(token);
-    nlohmann::json step = {{"token", token}, {"attention", a.step_attention[t]}};
-    if (!a.step_answers[t].empty()) step["answer"] = a.step_answers[t];
-    steps.push_back(step);
-  }
-  for (const auto& o : image.objects) {
-    nlohmann::json j = {{"pixel_coords", {o.pixel[0], o.pixel[1]}}, {"existence", o.existence},
-                        {"3d_coords", o.position}};
-    for (auto attr : vqa::clevr::attributes())
-      j[vqa::clevr::attributeName(attr)] =
-          vqa::clevr::attributeValues(attr).at(static_cast<size_t>(o.values[static_cast<size_t>(attr)]));
-    objects.push_back(j);
-  }
-  nlohmann::json j = {{"question", question}, {"answer", a.answer}, {"probability", a.probability},
-                      {"program", program}, {"steps", steps}, {"objects", objects},
-                      {"symbolic_answer", a.symbolic_answer}};
-  if (!a.error.empty()) j["error"] = a.error;
-  return j;
-}
 
 void printAnswer(const std::string& question, const vqa::model::ParsedImage& image, const vqa::model::PixelAnswer& a) {
   const auto& tokens = vqa::programTokens();
@@ -115,15 +78,14 @@ static vqa::cli::Registrar reg(
       app.callback([a] {
         const bool from_stdin = a->question.empty();
         if (!from_stdin)
-          if (const std::string p = questionProblem(a->question); !p.empty()) throw std::runtime_error("question: " + p);
+          if (const std::string p = vqa::model::questionProblem(a->question); !p.empty()) throw std::runtime_error("question: " + p);
         if (!a->explain.empty()) vqa::cli::checkOutputFile("--explain", a->explain);
         if (!a->json.empty() && a->json != "-") vqa::cli::checkOutputFile("--json", a->json);
         vqa::hopfield::set_compute_threads(a->threads);
         const cv::Mat image = vqa::vision::readSceneImage(a->image);
         auto loaded = vqa::model::loadEngineModel(a->model);
         vqa::model::EngineModel& model = *loaded.model;
-        if (!model.vision)
-          throw std::runtime_error(a->model + ": an oracle-scene model has no scene parser to read images (train it with --scene vision)");
+        vqa::model::requireSceneParser(model, a->model);
         const std::vector<vqa::model::ParsedImage> parsed = vqa::model::parseImages(model, {image}, 1);
         const vqa::model::ParsedImage& scene = parsed.front();
         std::printf("image: %s, %zu objects\n", a->image.c_str(), scene.objects.size());
@@ -137,7 +99,7 @@ static vqa::cli::Registrar reg(
         auto ask = [&](const std::string& question) {
           const auto answer = vqa::model::answerOnImages(model, {question}, {&scene}, 1, a->retry_samples).front();
           printAnswer(question, scene, answer);
-          nlohmann::json j = answerJson(question, scene, answer);
+          nlohmann::json j = vqa::model::answerJson(question, scene, answer);
           if (!a->explain.empty()) {
             const std::string path = explainPath(a->explain, asked);
             vqa::writeFileAtomic(path, vqa::model::encodePng(vqa::model::drawExplanation(image, scene, question, answer)));
@@ -156,7 +118,7 @@ static vqa::cli::Registrar reg(
           while (std::getline(std::cin, line)) {
             ++number;
             if (line.find_first_not_of(" \t\r") == std::string::npos) continue;  // blank lines separate nothing
-            if (const std::string p = questionProblem(line); !p.empty()) {
+            if (const std::string p = vqa::model::questionProblem(line); !p.empty()) {
               std::cerr << "vqa: error: stdin line " << number << ": " << p << "\n";
               ++failed;
               continue;

@@ -16,8 +16,8 @@
 
 #include "core/typed_program.h"
 #include "datasets/clevr/clevr_io.h"
-#include "datasets/synth/generator.h"
 #include "executor/symbolic_executor.h"
+#include "generated_images.h"
 #include "model/engine_model.h"
 #include "model/pixel_answering.h"
 #include "model/qa_data.h"
@@ -31,24 +31,8 @@ namespace vqa::model {
 namespace {
 
 using vqa::testing::errorLine;
+using vqa::testing::makeImages;
 using vqa::testing::runVqa;
-
-// Generated images (240x160: small and quick) with scenes and questions from the project's templates.
-std::string makeImages(const std::string& dir, const std::string& split, int images, uint64_t seed) {
-  vqa::synth::GenerateOptions g;
-  g.out_dir = dir;
-  g.images = images;
-  g.split = split;
-  g.seed = seed;
-  g.questions_per_image = 6;
-  g.threads = 2;
-  g.render.width = 240;
-  g.render.height = 160;
-  g.render.threads = 2;
-  std::ostringstream log;
-  vqa::synth::generateDataset(g, log);
-  return dir;
-}
 
 // A ParsedImage that is exactly a scene record: one-hot slots, the record itself as the detected scene.
 ParsedImage oneHotImage(const SceneGraph& scene) {
