@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "datasets/synth/generator.h"
+#include "generated_images.h"
 #include "test_support.h"
 #include "vision/scene_metrics.h"
 #include "vision/trainer.h"
@@ -19,19 +20,7 @@ using vqa::training::readModelFile;
 namespace {
 // A few small CLEVR-layout images (240x160: pixel_coords are at that scale).
 std::string generateImages(const std::string& dir, int images, const std::string& split = "train") {
-  vqa::synth::GenerateOptions g;
-  g.out_dir = dir;
-  g.images = images;
-  g.split = split;
-  g.seed = 7;
-  g.questions_per_image = 2;
-  g.threads = 2;
-  g.render.width = 240;
-  g.render.height = 160;
-  g.render.threads = 2;
-  std::ostringstream log;
-  vqa::synth::generateDataset(g, log);
-  return dir;
+  return vqa::testing::makeImages(dir, split, images, 7, 2);
 }
 
 TrainVisionOptions tinyTraining(const std::string& data, const std::string& out) {
