@@ -2,14 +2,14 @@
 #include "model/gqa_model.h"
 
 #include <ATen/ATen.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <limits>
+#include <numeric>
 #include <fstream>
-#include <iostream>
 #include <random>
 #include <stdexcept>
 
@@ -329,16 +329,21 @@ TrainGqaResult trainGqaModel(const TrainGqaOptions& options, std::ostream& log) 
   double sum = 0, last_log = 0, last_checkpoint = 0;
   int64_t window = 0;
   const size_t B = static_cast<size_t>(o.batch_size);
+  const size_t batch = std::min(B, examples.size());
+  const size_t per_epoch = std::max<size_t>(1, examples.size() / batch);
+  std::vector<size_t> order(examples.size());
+  uint64_t shuffled_epoch = std::numeric_limits<uint64_t>::max();
   for (int64_t step = start; step < o.steps; ++step) {
     // The batch of this step: a seeded permutation per epoch, so a resumed run sees the same batches.
-    const size_t per_epoch = std::max<size_t>(1, examples.size() / std::min(B, examples.size()));
     const uint64_t epoch = static_cast<uint64_t>(step) / per_epoch;
-    std::vector<size_t> order(examples.size());
-    for (size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::mt19937_64 random(o.seed * 6364136223846793005ull + epoch);
-    std::shuffle(order.begin(), order.end(), random);
-    const size_t offset = (static_cast<size_t>(step) % per_epoch) * std::min(B, examples.size());
-    std::vector<size_t> indices(order.begin() + offset, order.begin() + offset + std::min(B, examples.size()));
+    if (epoch != shuffled_epoch) {
+      std::iota(order.begin(), order.end(), size_t{0});
+      std::mt19937_64 random(o.seed * 6364136223846793005ull + epoch);
+      std::shuffle(order.begin(), order.end(), random);
+      shuffled_epoch = epoch;
+    }
+    const size_t offset = (static_cast<size_t>(step) % per_epoch) * batch;
+    std::vector<size_t> indices(order.begin() + offset, order.begin() + offset + batch);
 
     const program::GqaProgramBatch batch = program::makeGqaProgramBatch(m.parser, m.vocabulary, examples, indices);
     at::manual_seed(o.seed * 2862933555777941757ull + static_cast<uint64_t>(step));  // dropout masks, per step

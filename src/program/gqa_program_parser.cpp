@@ -217,13 +217,12 @@ GqaProgramBatch makeGqaProgramBatch(const GqaProgramParser& model, const GqaProg
         if (word) from[r][t + 1] = copyPosition(e, token);
       }
       const int64_t id = vocabulary.find(token);
-      if (id >= 0) correct[r][t][id] = true;
+      bool writable = id >= 0;
+      if (writable) correct[r][t][id] = true;
       if (word)
         for (size_t k = 0; k < e.words.size(); ++k)
-          if (e.words[k] == token) correct[r][t][V + static_cast<int64_t>(k) + 1] = true;
-      bool any = id >= 0;
-      for (int64_t k = V; k < V + S && !any; ++k) any = correct[r][t][k];
-      counted[r][t] = any;
+          if (e.words[k] == token) correct[r][t][V + static_cast<int64_t>(k) + 1] = writable = true;
+      counted[r][t] = writable;
     }
   }
   return b;
