@@ -1,14 +1,16 @@
-// Bench: the whole engine from pixels (a --scene vision model): the latency of a warm `ask` (model loaded;
-// read one image, parse it, answer one question) split into its parts, evaluation throughput (images and
-// questions per second, images parsed in batches) per thread count, and the training wall time read from the
-// metrics logs of the scene parser and the program model.
-// Usage: bench_pixel_engine --model MODEL --data DIR [--split val] [--images 200] [--threads 1,2]
-//                           [--repeats 30] [--vision-log FILE] [--programs-log FILE]
+// Bench: the whole engine from pixels (a --scene vision model, floating point or quantized): the latency of a
+// warm `ask` (model loaded; read one image, parse it, answer one question) split into its parts, evaluation
+// throughput (images and questions per second, images parsed in batches) per thread count, the model file's
+// size, and the training wall time read from the metrics logs of the scene parser and the program model.
+// Several --model options (say a model and its `vqa quantize` output) are measured one after the other.
+// Usage: bench_pixel_engine --model MODEL [--model MODEL_INT8] --data DIR [--split val] [--images 200]
+//                           [--threads 1,2] [--repeats 30] [--vision-log FILE] [--programs-log FILE]
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
@@ -49,10 +51,12 @@ double loggedSeconds(const std::string& path) {
 
 int main(int argc, char** argv) {
   CLI::App app{"the engine from pixels: warm ask latency, evaluation throughput, training wall time"};
-  std::string model_path, data_dir, split = "val", vision_log, programs_log;
+  std::vector<std::string> model_paths;
+  std::string data_dir, split = "val", vision_log, programs_log;
   int images = 200, repeats = 30;
   std::vector<int> threads{1, 2};
-  app.add_option("--model", model_path, "engine model with a scene parser (vqa train --scene vision)")->required();
+  app.add_option("--model", model_paths, "engine models with a scene parser (vqa train --scene vision, vqa quantize)")
+      ->required();
   app.add_option("--data", data_dir, "dataset folder (CLEVR layout, with images)")->required();
   app.add_option("--split", split, "split")->capture_default_str();
   app.add_option("--images", images, "images (with all their questions) for the throughput figure")
@@ -62,7 +66,7 @@ int main(int argc, char** argv) {
   app.add_option("--vision-log", vision_log, "the scene parser's metrics log (training wall time)");
   app.add_option("--programs-log", programs_log, "the program model's metrics log (training wall time)");
   CLI11_PARSE(app, argc, argv);
-  try {
+  for (const std::string& model_path : model_paths) try {
     model::LoadedEngineModel loaded = model::loadEngineModel(model_path);
     model::EngineModel& engine = *loaded.model;
     if (!engine.vision) throw std::runtime_error(model_path + ": not a --scene vision model");
@@ -75,8 +79,11 @@ int main(int argc, char** argv) {
     }
     if (files.size() > static_cast<size_t>(images)) files.resize(static_cast<size_t>(images));
     const std::string image_dir = data_dir + "/images/" + split + "/";
-    std::printf("bench_pixel_engine: %s; %s %s, scene parser %s\n", model_path.c_str(), data_dir.c_str(), split.c_str(),
+    std::printf("\nbench_pixel_engine: %s; %s %s, scene parser %s\n", model_path.c_str(), data_dir.c_str(), split.c_str(),
                 engine.vision->options().toJson().dump().c_str());
+    std::printf("model file: %.3f MB, %s\n", std::filesystem::file_size(model_path) / (1024.0 * 1024.0),
+                engine.quantization.is_null() ? "floating point"
+                                              : ("W8A8, kernels: " + engine.quantization.value("kernels", "?")).c_str());
 
     std::printf("\nwarm ask (one image, one question; median of %d):\n", repeats);
     std::printf("| threads | read ms | parse ms | answer ms | total ms |\n|---|---|---|---|---|\n");
@@ -127,14 +134,14 @@ int main(int argc, char** argv) {
       std::printf("| %d | %.1f | %.1f | %.4f |\n", t, files.size() / seconds, texts.size() / seconds,
                   static_cast<double>(correct) / std::max<size_t>(1, answers.size()));
     }
-    if (!vision_log.empty() || !programs_log.empty()) {
-      const double v = vision_log.empty() ? -1 : loggedSeconds(vision_log);
-      const double p = programs_log.empty() ? -1 : loggedSeconds(programs_log);
-      std::printf("\ntraining wall time (from the logs): scene parser %.0f s, programs %.0f s\n", v, p);
-    }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_pixel_engine: %s\n", e.what());
     return 1;
+  }
+  if (!vision_log.empty() || !programs_log.empty()) {
+    const double v = vision_log.empty() ? -1 : loggedSeconds(vision_log);
+    const double p = programs_log.empty() ? -1 : loggedSeconds(programs_log);
+    std::printf("\ntraining wall time (from the logs): scene parser %.0f s, programs %.0f s\n", v, p);
   }
   return 0;
 }

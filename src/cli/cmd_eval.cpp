@@ -22,6 +22,7 @@
 #include <ATen/core/grad_mode.h>
 
 #include "executor/soft_executor.h"
+#include "hopfield/outliers.h"
 #include "hopfield/threads.h"
 #endif
 #ifdef VQA_HAVE_MODEL
@@ -48,6 +49,7 @@ struct EvalOptions {
   int retry_samples = model::kDefaultRetrySamples;  // model: sampled programs tried where the greedy one cannot run
   std::string model, data_dir, split = "val";  // a trained model on a dataset folder
   bool held_out = false;  // GQA model: only the questions on the images it held out of training
+  bool outliers = false;  // vision model: outlier statistics of the engine's attention blocks
 };
 
 struct ClevrItem {
@@ -230,6 +232,7 @@ void evalModel(const EvalOptions& o, OutputFiles& outputs) {
   hopfield::set_compute_threads(o.threads);
   model::LoadedEngineModel loaded = model::loadEngineModel(o.model);
   if (loaded.model->vision && o.scene_mode != "oracle") return evalPixels(o, *loaded.model, outputs);
+  if (o.outliers) throw std::runtime_error("--outliers: goes with a model evaluated from images (--scene vision)");
   if (o.scene_mode == "vision")
     throw std::runtime_error(o.model + ": an oracle-scene model has no scene parser (--scene vision needs one)");
   if (!o.questions.empty() || !o.scenes.empty())
@@ -330,6 +333,8 @@ void evalPixels(const EvalOptions& o, model::EngineModel& engine, OutputFiles& o
   std::vector<std::vector<size_t>> questions_of(image_files.size());
   for (size_t k = 0; k < image_of.size(); ++k) questions_of[image_of[k]].push_back(k);
 
+  hopfield::OutlierStats outliers;
+  if (o.outliers) model::trackOutliers(engine, &outliers);
   Progress progress("eval", static_cast<int64_t>(questions.questions.size()), "questions");
   const auto started = std::chrono::steady_clock::now();
   std::vector<model::PixelAnswer> answers(questions.questions.size());
@@ -399,6 +404,15 @@ void evalPixels(const EvalOptions& o, model::EngineModel& engine, OutputFiles& o
   out["seconds"] = seconds;
   out["questions_per_second"] = seconds > 0 ? static_cast<double>(answers.size()) / seconds : 0.0;
   out["images_per_second"] = seconds > 0 ? static_cast<double>(image_files.size()) / seconds : 0.0;
+  if (o.outliers) {
+    model::trackOutliers(engine, nullptr);
+    nlohmann::json tensors = nlohmann::json::object();
+    for (const auto& t : outliers.summary())
+      tensors[t.name] = {{"avg_kurtosis", t.avg_kurtosis}, {"avg_inf_norm", t.avg_inf_norm}, {"samples", t.samples}};
+    out["outliers"] = {{"avg_kurtosis", outliers.average_kurtosis()},
+                       {"max_inf_norm", outliers.max_inf_norm()},
+                       {"tensors", tensors}};
+  }
   if (answered) printClevrSummary(out);
   else std::printf("%zu questions without answers (predictions only)\n", answers.size());
   if (with_program) std::printf("program exact-match: %.2f%% (%lld/%lld)\n", 100.0 * exact / with_program,
@@ -407,6 +421,9 @@ void evalPixels(const EvalOptions& o, model::EngineModel& engine, OutputFiles& o
     std::printf("exact executor on the detected scenes: %.2f%%; soft and exact answers agree on %.2f%%\n",
                 100.0 * symbolic_correct / answered, 100.0 * agree / static_cast<double>(answers.size()));
   if (out.contains("scenes")) std::printf("scenes: %s", scene_evaluation.summary().c_str());
+  if (o.outliers)
+    std::printf("outliers: average kurtosis %.2f, max inf norm %.2f over %zu tracked tensors\n",
+                outliers.average_kurtosis(), outliers.max_inf_norm(), outliers.summary().size());
   std::printf("pixels: %zu questions on %zu images in %.2f s (%.1f questions/s, %d threads)\n", answers.size(),
               image_files.size(), seconds, out["questions_per_second"].get<double>(), o.threads);
   if (o.write_json) outputs.addJson("--json", o.json, out);
@@ -573,6 +590,8 @@ static Registrar reg("eval", "Evaluate question answering (oracle scenes and pro
                      "GQA: write [{questionId, prediction}] for score-gqa; --model: each question's program and answer");
   app.add_flag("--skip-missing-scenes", o->skip_missing_scenes, "GQA: skip questions whose image has no scene graph");
   app.add_flag("--held-out", o->held_out, "GQA model: only the questions on the images it held out of training");
+  app.add_flag("--outliers", o->outliers,
+               "vision model: outlier statistics of its attention blocks (average kurtosis, max inf norm)");
   app.callback([o, json, predictions] {
     // Output paths are checked before any work; the outputs are then written together or not at all.
     o->write_json = json->count() > 0;
@@ -593,6 +612,7 @@ static Registrar reg("eval", "Evaluate question answering (oracle scenes and pro
     }
     if (!o->model.empty() && o->dataset == "gqa") {
       if (o->questions.empty()) throw std::runtime_error("--dataset gqa --model needs --questions FILE");
+      if (o->outliers) throw std::runtime_error("--outliers goes with a CLEVR model evaluated from images");
       if (!o->data_dir.empty() || !o->program_mode.empty() || o->scene_mode == "vision")
         throw std::runtime_error("--dataset gqa --model: programs come from the model, scenes from --scene-graphs");
 #ifndef VQA_HAVE_MODEL
@@ -610,6 +630,7 @@ static Registrar reg("eval", "Evaluate question answering (oracle scenes and pro
 #endif
     } else {
       if (o->held_out) throw std::runtime_error("--held-out goes with --dataset gqa --model");
+      if (o->outliers) throw std::runtime_error("--outliers goes with --model (a vision model)");
       if (o->scene_mode != "oracle") throw std::runtime_error("--scene oracle is required (or --model MODEL)");
       if (o->program_mode.empty()) throw std::runtime_error("--program oracle (or --model MODEL) is required");
       if (o->questions.empty()) throw std::runtime_error("--questions is required (or --model with --data)");

@@ -1,4 +1,4 @@
-// Int8 linear and matmul: engine kernels via the op dispatcher (quantized::linear_prepack, the packed
+// Int8 linear, convolution and matmul: engine kernels via the op dispatcher (quantized::linear_prepack, the packed
 // object's apply / apply_dynamic), and a reference path with exact int32 accumulation.
 #include "hopfield/int8.h"
 
@@ -142,7 +142,104 @@ std::string choose_engine() {
   return chosen;
 }
 
+// Convolution on integer codes: float64 holds every int32 partial sum exactly, so this is the exact
+// integer result (the slow path the engine kernels are checked against).
+class ReferenceInt8Conv2d : public Int8Conv2d {
+ public:
+  ReferenceInt8Conv2d(const at::Tensor& weight, const at::Tensor& bias, const Conv2dGeometry& g)
+      : bias_(bias), geometry_(g) {
+    WeightCodes w = quantize_weight_codes(weight, /*per_channel=*/true);
+    codes_ = w.codes.to(at::kDouble);
+    scales_ = w.scales.to(at::kDouble);
+  }
+  at::Tensor forward(const at::Tensor& x, const QuantParams& input, const QuantParams& output, bool relu) override {
+    at::Tensor codes = (quantize_codes(x, input) - static_cast<int>(input.zero_point)).to(at::kDouble);
+    at::Tensor acc = at::conv2d(codes, codes_, {}, geometry_.stride, geometry_.padding, geometry_.dilation);
+    at::Tensor y = (acc * (scales_ * input.scale).view({1, -1, 1, 1})).to(at::kFloat);
+    if (bias_.defined()) y = y + bias_.view({1, -1, 1, 1});
+    if (relu) y = at::relu(y);
+    return fake_quantize(y, output);
+  }
+  std::string backend_name() const override { return "reference-int32"; }
+
+ private:
+  at::Tensor bias_;
+  Conv2dGeometry geometry_;
+  at::Tensor codes_, scales_;
+};
+
+c10::intrusive_ptr<ConvPackedParamsBase<2>> prepack_conv(const at::Tensor& weight_q, const at::Tensor& bias,
+                                                          const Conv2dGeometry& g) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("quantized::conv2d_prepack", "")
+                       .typed<c10::intrusive_ptr<ConvPackedParamsBase<2>>(
+                           at::Tensor, c10::optional<at::Tensor>, torch::List<int64_t>, torch::List<int64_t>,
+                           torch::List<int64_t>, int64_t)>();
+  c10::optional<at::Tensor> b;
+  if (bias.defined()) b = bias.to(at::kFloat).contiguous();
+  return op.call(weight_q, b, torch::List<int64_t>({g.stride, g.stride}), torch::List<int64_t>({g.padding, g.padding}),
+                 torch::List<int64_t>({g.dilation, g.dilation}), 1);
+}
+
+class EngineInt8Conv2d : public Int8Conv2d {
+ public:
+  EngineInt8Conv2d(const at::Tensor& weight, const at::Tensor& bias, const Conv2dGeometry& g, std::string engine)
+      : engine_(std::move(engine)) {
+    WeightCodes w = quantize_weight_codes(weight, /*per_channel=*/true);
+    at::Tensor q = at::_make_per_channel_quantized_tensor(w.codes, w.scales.to(at::kDouble),
+                                                          at::zeros({w.scales.size(0)}, at::kLong), 0);
+    packed_ = prepack_conv(q, bias, g);
+  }
+  at::Tensor forward(const at::Tensor& x, const QuantParams& input, const QuantParams& output, bool relu) override {
+    at::Tensor xq = at::quantize_per_tensor(x.contiguous(), input.scale, input.zero_point, at::kQUInt8);
+    at::Tensor yq = relu ? packed_->apply_relu(xq, output.scale, output.zero_point)
+                         : packed_->apply(xq, output.scale, output.zero_point);
+    return yq.dequantize();
+  }
+  std::string backend_name() const override { return engine_; }
+
+ private:
+  std::string engine_;
+  c10::intrusive_ptr<ConvPackedParamsBase<2>> packed_;
+};
+
 }  // namespace
+
+WeightCodes quantize_weight_codes(const at::Tensor& weight, bool per_channel) {
+  at::Tensor w = weight.detach().to(at::kFloat);
+  const int64_t out = per_channel ? w.size(0) : 1;
+  at::Tensor abs_max = std::get<0>(w.abs().reshape({out, -1}).max(1));
+  // The same scale as fake_quantize_weight, so dequantized codes equal the fake-quantized weight.
+  at::Tensor scales = (abs_max / 127.0).clamp_min(1e-8).to(at::kFloat);
+  std::vector<int64_t> view(static_cast<size_t>(w.dim()), 1);
+  view[0] = out;
+  at::Tensor codes = at::clamp(at::round(w / scales.view(view)), -127, 127).to(at::kChar);
+  return {codes, scales};
+}
+
+at::Tensor dequantize_weight_codes(const WeightCodes& w) {
+  std::vector<int64_t> view(static_cast<size_t>(w.codes.dim()), 1);
+  view[0] = w.scales.numel();
+  return w.codes.to(at::kFloat) * w.scales.to(at::kFloat).view(view);
+}
+
+std::shared_ptr<Int8Conv2d> Int8Conv2d::create(const at::Tensor& weight, const at::Tensor& bias,
+                                               const Conv2dGeometry& geometry, Int8Backend backend) {
+  at::Tensor w = weight.detach().to(at::kFloat).contiguous();
+  at::Tensor b = bias.defined() ? bias.detach().to(at::kFloat).contiguous() : at::Tensor();
+  if (backend != Int8Backend::Reference) {
+    std::string engine = choose_engine();
+    if (!engine.empty()) {
+      try {
+        return std::make_shared<EngineInt8Conv2d>(w, b, geometry, engine);
+      } catch (const std::exception&) {
+        TORCH_CHECK(backend != Int8Backend::Engine, "no usable int8 engine for convolutions");
+      }
+    }
+    TORCH_CHECK(backend != Int8Backend::Engine, "no int8 engine in this LibTorch");
+  }
+  return std::make_shared<ReferenceInt8Conv2d>(w, b, geometry);
+}
 
 std::shared_ptr<Int8Linear> Int8Linear::create(const at::Tensor& weight, const at::Tensor& bias,
                                                Int8Backend backend) {

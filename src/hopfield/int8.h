@@ -34,6 +34,30 @@ class Int8Linear {
                                             Int8Backend backend = Int8Backend::Auto);
 };
 
+// y = conv2d(x, W) + b with W quantized symmetric int8 per output channel and x quantized asymmetric uint8
+// with calibrated parameters; the output is requantized with calibrated parameters (after a ReLU when
+// `relu`), then returned dequantized. Weight [out, in, k, k] fp32, bias [out] or undefined.
+struct Conv2dGeometry {
+  int64_t stride = 1, padding = 0, dilation = 1;
+};
+class Int8Conv2d {
+ public:
+  virtual ~Int8Conv2d() = default;
+  virtual at::Tensor forward(const at::Tensor& x, const QuantParams& input, const QuantParams& output,
+                             bool relu) = 0;
+  virtual std::string backend_name() const = 0;
+  static std::shared_ptr<Int8Conv2d> create(const at::Tensor& weight, const at::Tensor& bias,
+                                            const Conv2dGeometry& geometry, Int8Backend backend = Int8Backend::Auto);
+};
+
+// Symmetric int8 weight codes per output channel (dim 0): codes [out, ...] int8 and scales [out] fp32 with
+// weight ~= scales * codes (per_channel false: one scale for the whole tensor, shape [1]).
+struct WeightCodes {
+  at::Tensor codes, scales;
+};
+WeightCodes quantize_weight_codes(const at::Tensor& weight, bool per_channel);
+at::Tensor dequantize_weight_codes(const WeightCodes& w);
+
 // C = A B for fp32 A [.., n, k] and B [.., k, m], both quantized per tensor (A, B asymmetric uint8
 // with the given parameters), products accumulated exactly in int32, result dequantized to fp32.
 at::Tensor int8_matmul(const at::Tensor& a, const QuantParams& a_params, const at::Tensor& b,

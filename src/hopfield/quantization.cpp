@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
 #include "hopfield/int8.h"
 
@@ -80,7 +81,9 @@ void ActQuantizerImpl::reset() {
 void ActQuantizerImpl::configure(const QuantSettings& settings) {
   if (settings.mode == QuantMode::Calibrate) {
     observer_ = MinMaxObserver(settings.momentum, settings.percentile);
-  } else if (!observer_.ready() && act_max_.item<double>() > act_min_.item<double>()) {
+    act_min_.zero_();
+    act_max_.zero_();
+  } else if (!observer_.ready() && stored_range_valid()) {
     observer_.set_range(act_min_.item<double>(), act_max_.item<double>(), 1);  // range restored from state
   }
   settings_ = settings;
@@ -91,13 +94,13 @@ at::Tensor ActQuantizerImpl::forward(const at::Tensor& x) {
     case QuantMode::Off: return x;
     case QuantMode::Calibrate:
       observer_.observe(x);
-      act_min_.fill_(observer_.min());
-      act_max_.fill_(observer_.max());
+      // Stored widened to include 0 (as the quantization parameters are anyway) and never empty, so a point
+      // that only ever saw zeros still reads as calibrated: act_max > act_min holds exactly when calibrated.
+      act_min_.fill_(std::min(observer_.min(), 0.0));
+      act_max_.fill_(std::max({observer_.max(), 0.0, 1e-8}));
       return x;
     case QuantMode::FakeQuant:
-    case QuantMode::Int8:
-      if (!observer_.ready()) return x;  // never calibrated: this point saw no data
-      return fake_quantize(x, params());
+    case QuantMode::Int8: return fake_quantize(x, params());  // set_quant_mode checked the range exists
   }
   return x;
 }
@@ -134,19 +137,93 @@ at::Tensor QuantLinearImpl::forward(const at::Tensor& x) {
     case QuantMode::FakeQuant:
       return output_quant(at::linear(
           input_quant(x), fake_quantize_weight(weight, settings_.per_channel_weights, settings_.weight_bits), bias));
-    case QuantMode::Int8:
-      if (!input_quant->observer().ready() || !output_quant->observer().ready()) return int8_->forward(x);
-      return int8_->forward(x, input_quant->params(), output_quant->params());
+    case QuantMode::Int8: return int8_->forward(x, input_quant->params(), output_quant->params());
   }
   return at::linear(x, weight, bias);
 }
 
+bool ActQuantizerImpl::stored_range_valid() const { return act_max_.item<double>() > act_min_.item<double>(); }
+
 std::string QuantLinearImpl::backend_name() const { return int8_ ? int8_->backend_name() : "fp32"; }
 
+QuantConv2dImpl::QuantConv2dImpl(QuantConv2dOptions options) : options_(options) { reset(); }
+
+void QuantConv2dImpl::reset() {
+  const QuantConv2dOptions& o = options_;
+  weight = register_parameter("weight", at::empty({o.out_channels, o.in_channels, o.kernel, o.kernel}));
+  // Same initialisation as torch::nn::Conv2d.
+  torch::nn::init::kaiming_uniform_(weight, std::sqrt(5.0));
+  if (o.bias) {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(o.in_channels * o.kernel * o.kernel));
+    bias = register_parameter("bias", at::empty({o.out_channels}));
+    torch::nn::init::uniform_(bias, -bound, bound);
+  }
+  input_quant = register_module("input_quant", ActQuantizer());
+  output_quant = register_module("output_quant", ActQuantizer());
+  int8_.reset();
+}
+
+void QuantConv2dImpl::configure(const QuantSettings& settings) {
+  settings_ = settings;
+  int8_.reset();
+  if (settings.mode == QuantMode::Int8) {
+    Conv2dGeometry g;
+    g.stride = options_.stride;
+    g.dilation = options_.dilation;
+    g.padding = options_.dilation * (options_.kernel / 2);
+    int8_ = Int8Conv2d::create(weight, bias, g);
+  }
+}
+
+at::Tensor QuantConv2dImpl::forward(const at::Tensor& x, bool relu) {
+  const QuantConv2dOptions& o = options_;
+  const int64_t padding = o.dilation * (o.kernel / 2);
+  auto run = [&](const at::Tensor& input, const at::Tensor& w) {
+    at::Tensor y = at::conv2d(input, w, bias, o.stride, padding, o.dilation);
+    return relu ? at::relu(y) : y;
+  };
+  switch (settings_.mode) {
+    case QuantMode::Off:
+    case QuantMode::Calibrate: return output_quant(run(input_quant(x), weight));
+    case QuantMode::FakeQuant:
+      return output_quant(run(input_quant(x), fake_quantize_weight(weight, /*per_channel=*/true, settings_.weight_bits)));
+    case QuantMode::Int8: return int8_->forward(x, input_quant->params(), output_quant->params(), relu);
+  }
+  return run(x, weight);
+}
+
+std::string QuantConv2dImpl::backend_name() const { return int8_ ? int8_->backend_name() : "fp32"; }
+
+std::vector<std::string> uncalibrated_points(torch::nn::Module& model) {
+  std::vector<std::string> out;
+  for (const auto& item : model.named_modules()) {
+    const auto* aq = dynamic_cast<const ActQuantizerImpl*>(item.value().get());
+    if (!aq) continue;
+    // A range restored from a model file counts: ready() or a stored range.
+    const bool stored = aq->stored_range_valid();
+    if (!aq->observer().ready() && !stored) out.push_back(item.key());
+  }
+  return out;
+}
+
+size_t count_quant_points(torch::nn::Module& model) {
+  size_t n = 0;
+  for (const auto& item : model.named_modules())
+    if (dynamic_cast<const ActQuantizerImpl*>(item.value().get())) ++n;
+  return n;
+}
+
 void set_quant_mode(torch::nn::Module& model, const QuantSettings& settings) {
+  if (settings.mode == QuantMode::FakeQuant || settings.mode == QuantMode::Int8) {
+    const std::vector<std::string> missing = uncalibrated_points(model);
+    if (!missing.empty())
+      throw std::runtime_error("quantization point " + missing.front() + " was never calibrated" +
+                               (missing.size() > 1 ? " (and " + std::to_string(missing.size() - 1) + " more)" : ""));
+  }
   model.apply([&](torch::nn::Module& m) {
     if (auto* aq = dynamic_cast<ActQuantizerImpl*>(&m)) aq->configure(settings);
     if (auto* ql = dynamic_cast<QuantLinearImpl*>(&m)) ql->configure(settings);
+    if (auto* qc = dynamic_cast<QuantConv2dImpl*>(&m)) qc->configure(settings);
   });
 }
 

@@ -1,5 +1,6 @@
 // W8A8 post-training quantization: running min-max observers (momentum 0.9, optional percentile),
-// per-tensor / per-channel fake-quant, and the modules that carry a quantization point through a model.
+// per-tensor / per-channel fake-quant, and the modules that carry a quantization point through a model
+// (ActQuantizer, QuantLinear, QuantConv2d).
 // Weights are symmetric, activations asymmetric (Bondarenko et al. protocol).
 #pragma once
 #include <ATen/ATen.h>
@@ -9,10 +10,12 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace vqa::hopfield {
 
 class Int8Linear;
+class Int8Conv2d;
 
 // What every quantization point in a model does right now.
 enum class QuantMode {
@@ -81,6 +84,8 @@ class ActQuantizerImpl : public torch::nn::Cloneable<ActQuantizerImpl> {
   const MinMaxObserver& observer() const { return observer_; }
   QuantParams params() const { return observer_.asymmetric(settings_.activation_bits); }
   QuantMode mode() const { return settings_.mode; }
+  // A calibrated range is stored in the buffers (act_max > act_min), as after loading a calibrated model.
+  bool stored_range_valid() const;
 
  private:
   QuantSettings settings_;
@@ -111,8 +116,44 @@ class QuantLinearImpl : public torch::nn::Cloneable<QuantLinearImpl> {
 };
 TORCH_MODULE(QuantLinear);
 
-// Sets the quantization mode of every ActQuantizer and QuantLinear in `model`. Switching to Calibrate
-// clears previous ranges; switching to Int8 packs the weights of each QuantLinear.
+struct QuantConv2dOptions {
+  int64_t in_channels = 0, out_channels = 0, kernel = 3, stride = 1, dilation = 1;
+  bool bias = false;  // padding is dilation * (kernel / 2): the output keeps the input size at stride 1
+};
+
+// A Conv2d (the same parameter names as torch::nn::Conv2d: "weight", and "bias" when it has one) with an
+// input and an output quantization point. forward(x, relu) applies the ReLU before the output point, so a
+// calibrated range covers what the next layer sees. Weights are quantized symmetric int8 per output channel
+// (a folded BatchNorm leaves channel scales far apart); Int8 mode runs ATen's quantized convolution engine
+// (the reference integer convolution where the LibTorch has none).
+class QuantConv2dImpl : public torch::nn::Cloneable<QuantConv2dImpl> {
+ public:
+  explicit QuantConv2dImpl(QuantConv2dOptions options);
+  void reset() override;
+  at::Tensor forward(const at::Tensor& x, bool relu = false);
+  void configure(const QuantSettings& settings);
+  std::string backend_name() const;
+  const QuantConv2dOptions& options() const { return options_; }
+
+  at::Tensor weight, bias;
+  ActQuantizer input_quant{nullptr}, output_quant{nullptr};
+
+ private:
+  QuantConv2dOptions options_;
+  QuantSettings settings_;
+  std::shared_ptr<Int8Conv2d> int8_;
+};
+TORCH_MODULE(QuantConv2d);
+
+// Sets the quantization mode of every ActQuantizer, QuantLinear and QuantConv2d in `model`. Switching to
+// Calibrate clears previous ranges; switching to Int8 packs the weights. Switching to FakeQuant or Int8
+// throws std::runtime_error("quantization point NAME was never calibrated") when a point has no range:
+// an uncalibrated point is an error, never a silent floating-point pass-through.
 void set_quant_mode(torch::nn::Module& model, const QuantSettings& settings);
+
+// The names (as in named_modules) of the model's activation quantization points without a calibrated range.
+std::vector<std::string> uncalibrated_points(torch::nn::Module& model);
+// How many activation quantization points the model has.
+size_t count_quant_points(torch::nn::Module& model);
 
 }  // namespace vqa::hopfield

@@ -10,6 +10,7 @@
 #include "core/typed_program.h"
 #include "core/vocab.h"
 #include "executor/symbolic_executor.h"
+#include "model/engine_quantization.h"
 #include "program/concepts.h"
 
 namespace vqa::model {
@@ -80,6 +81,11 @@ std::vector<program::DecodedProgram> EngineModel::parse(const std::vector<std::s
   return out;
 }
 
+void trackOutliers(EngineModel& model, hopfield::OutlierStats* stats) {
+  model.parser->track_outliers(stats, "program");
+  if (model.vision) model.vision->track_outliers(stats, "vision");
+}
+
 void saveEngineModel(const std::string& path, EngineModel& model, const nlohmann::json& training,
                      const training::NamedTensors& extra) {
   nlohmann::json header = {{"kind", kEngineModelKind},
@@ -94,10 +100,12 @@ void saveEngineModel(const std::string& path, EngineModel& model, const nlohmann
     if (!model.vision) throw std::invalid_argument("saveEngineModel: a vision model without its scene parser");
     header["vision"] = {{"options", model.vision->options().toJson()}, {"vocabularies", vision::sceneVocabularies()}};
   }
+  const bool quantized = !model.quantization.is_null();
+  if (quantized && (training.is_object() || !extra.empty()))
+    throw std::invalid_argument("saveEngineModel: a quantized model has no training state");
+  if (quantized) header["quantization"] = model.quantization;
   if (training.is_object()) header["training"] = training;
-  training::NamedTensors tensors;
-  training::appendModuleTensors(*model.parser, "program", &tensors);
-  if (model.vision) training::appendModuleTensors(*model.vision, "vision", &tensors);
+  training::NamedTensors tensors = engineTensors(model, quantized);
   for (const auto& e : extra) tensors.push_back(e);
   training::writeModelFile(path, header, tensors);
 }
@@ -132,6 +140,14 @@ LoadedEngineModel loadEngineModel(const std::string& path) {
   if (tokenizer.size() != options.parser.question_vocab_size)
     throw std::runtime_error(path + ": the tokenizer has " + std::to_string(tokenizer.size()) +
                              " words but the parser expects " + std::to_string(options.parser.question_vocab_size));
+  const bool quantized = h.contains("quantization");
+  if (quantized) {
+    if (!h["quantization"].is_object() || h["quantization"].value("scheme", "") != "W8A8")
+      throw std::runtime_error(path + ": unknown quantization scheme");
+    if (options.scene == "vision" && !vision_options.folded_norms)
+      throw std::runtime_error(path + ": a quantized scene parser must have its norms folded");
+    expandQuantizedWeights(out.file, path);
+  }
   out.model = std::make_unique<EngineModel>(std::move(tokenizer), options);
   training::loadModuleTensors(out.file, path, "program", *out.model->parser);
   out.model->parser->eval();
@@ -139,6 +155,14 @@ LoadedEngineModel loadEngineModel(const std::string& path) {
     out.model->vision = vision::SceneParser(vision_options);
     training::loadModuleTensors(out.file, path, "vision", *out.model->vision);
     out.model->vision->eval();
+  }
+  if (quantized) {
+    out.model->quantization = h["quantization"];
+    try {
+      activateInt8(*out.model);
+    } catch (const std::exception& e) {
+      throw std::runtime_error(path + ": " + e.what());
+    }
   }
   return out;
 }

@@ -54,9 +54,17 @@ class EngineModel {
   EngineModelOptions options;
   program::ProgramParser parser{nullptr};
   vision::SceneParser vision{nullptr};  // set when options.scene is "vision"
+  // null: floating point; else what quantizeEngine did (model/engine_quantization.h), and the model runs int8.
+  nlohmann::json quantization;
 };
 
-// Writes the model atomically; `training` (an object) and `extra` tensors make it a resumable checkpoint.
+// Tracks outlier statistics (hopfield/outliers.h) of every attention block of the engine: the program parser's
+// encoder blocks and decoder layers (program.encoder.i, program.decoder.i) and the scene parser's slot context
+// (vision.context); null stops tracking.
+void trackOutliers(EngineModel& model, hopfield::OutlierStats* stats);
+
+// Writes the model atomically; `training` (an object) and `extra` tensors make it a resumable checkpoint. A
+// quantized model is written with int8 weight codes and its calibrated ranges (and never as a checkpoint).
 void saveEngineModel(const std::string& path, EngineModel& model, const nlohmann::json& training = nullptr,
                      const training::NamedTensors& extra = {});
 
@@ -65,7 +73,7 @@ struct LoadedEngineModel {
   training::ModelFile file;  // header and every tensor (training state included)
 };
 // Throws std::runtime_error("PATH: problem") for a missing, foreign, wrong-version, truncated or corrupt file,
-// or one whose vocabularies differ from this build's.
+// or one whose vocabularies differ from this build's. A quantized model comes back running int8.
 LoadedEngineModel loadEngineModel(const std::string& path);
 
 // ---- Answering with ground-truth scenes ----------------------------------------------------------------

@@ -2,6 +2,7 @@
 // exact executor and learning through the SoftExecutor; atomic checkpoints with exact resume.
 #include "model/qa_trainer.h"
 
+
 #include <ATen/core/grad_mode.h>
 #include <torch/nn/module.h>
 
@@ -27,6 +28,7 @@
 #include "executor/soft_executor.h"
 #include "executor/symbolic_executor.h"
 #include "hopfield/threads.h"
+#include "model/engine_quantization.h"
 #include "model/qa_data.h"
 #include "program/concepts.h"
 #include "training/adamw.h"
@@ -248,6 +250,7 @@ vision::SceneParser sceneParserFor(const TrainQaOptions& o, std::ostream& log) {
 void joinSceneParser(const TrainQaOptions& o, const std::string& programs_from, std::ostream& log) {
   if (o.model.scene != "vision") throw std::runtime_error("--programs-from: needs --scene vision");
   LoadedEngineModel loaded = loadEngineModel(programs_from);
+  requireFloatModel(*loaded.model, programs_from);
   if (loaded.model->options.scene != "oracle")
     throw std::runtime_error(programs_from + ": already reads images (--programs-from takes an oracle-scene model)");
   hopfield::set_compute_threads(o.threads);
@@ -277,6 +280,7 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
   int searched = 0;  // rounds whose search is done
   if (o.resume && std::filesystem::exists(o.out_path)) {
     LoadedEngineModel loaded = loadEngineModel(o.out_path);
+    requireFloatModel(*loaded.model, o.out_path);
     const nlohmann::json t = loaded.file.header.value("training", nlohmann::json());
     if (!t.is_object()) throw std::runtime_error(o.out_path + ": holds no training state to resume (a final model?)");
     try {

@@ -1,6 +1,7 @@
 // The scene parser fine-tuned end to end from answers through the SoftExecutor (see vision_finetune.h).
 #include "model/vision_finetune.h"
 
+
 #include <ATen/core/grad_mode.h>
 
 #include <chrono>
@@ -19,6 +20,7 @@
 #include "executor/soft_executor.h"
 #include "hopfield/threads.h"
 #include "model/engine_model.h"
+#include "model/engine_quantization.h"
 #include "model/qa_data.h"
 #include "training/adamw.h"
 #include "training/training_log.h"
@@ -52,6 +54,7 @@ FinetuneVisionResult finetuneVision(const FinetuneVisionOptions& options, std::o
   const bool resuming = o.resume && std::filesystem::exists(checkpoint_path);
   LoadedEngineModel loaded = loadEngineModel(resuming ? checkpoint_path : o.model_path);
   EngineModel& model = *loaded.model;
+  requireFloatModel(model, resuming ? checkpoint_path : o.model_path);
   if (!model.vision) throw std::runtime_error(o.model_path + ": has no scene parser to fine-tune (--scene vision)");
   int64_t start = 0;
   uint64_t seed = o.seed;

@@ -19,6 +19,7 @@
 #include <stdexcept>
 
 #include "core/typed_program.h"
+#include "hopfield/outliers.h"
 
 namespace vqa::program {
 
@@ -123,25 +124,42 @@ void ProgramDecoderLayerImpl::reset() {
   norm_self = register_module("norm_self", layerNorm(options_.model_size));
   norm_cross = register_module("norm_cross", layerNorm(options_.model_size));
   norm_ffn = register_module("norm_ffn", layerNorm(options_.model_size));
-  ffn_in = register_module("ffn_in", torch::nn::Linear(options_.model_size, ffnSize(options_)));
-  ffn_out = register_module("ffn_out", torch::nn::Linear(ffnSize(options_), options_.model_size));
+  ffn_in = register_module("ffn_in", hopfield::QuantLinear(options_.model_size, ffnSize(options_)));
+  ffn_out = register_module("ffn_out", hopfield::QuantLinear(ffnSize(options_), options_.model_size));
 }
 
 at::Tensor ProgramDecoderLayerImpl::forward(const at::Tensor& x, const at::Tensor& memory,
                                             const at::Tensor& causal_mask, const at::Tensor& memory_padding) {
   const at::Tensor xs = norm_self(x);
-  at::Tensor h = x + self_attention(xs, xs, xs, at::Tensor(), causal_mask);
-  h = h + cross_attention(memory, norm_cross(h), memory, memory_padding);
-  return h + ffn_out(at::gelu(ffn_in(norm_ffn(h))));
+  const at::Tensor self = self_attention(xs, xs, xs, at::Tensor(), causal_mask);
+  return finish(x, self, cross_attention(memory, norm_cross(x + self), memory, memory_padding));
+}
+
+at::Tensor ProgramDecoderLayerImpl::finish(const at::Tensor& residual, const at::Tensor& self, const at::Tensor& cross) {
+  const at::Tensor h = residual + self + cross;
+  const at::Tensor f = ffn_out(at::gelu(ffn_in(norm_ffn(h))));
+  const at::Tensor out = h + f;
+  if (stats_) {
+    stats_->record(name_ + ".self_attn", self);
+    stats_->record(name_ + ".cross_attn", cross);
+    stats_->record(name_ + ".ffn", f);
+    stats_->record(name_ + ".residual", out);
+  }
+  return out;
+}
+
+void ProgramDecoderLayerImpl::track_outliers(hopfield::OutlierStats* stats, std::string name) {
+  stats_ = stats;
+  name_ = std::move(name);
 }
 
 at::Tensor ProgramDecoderLayerImpl::forwardLast(const at::Tensor& prefix, const at::Tensor& memory,
                                                 const at::Tensor& memory_padding) {
   const int64_t t = prefix.size(1);
   const at::Tensor xs = norm_self(prefix);
-  at::Tensor h = prefix.narrow(1, t - 1, 1) + self_attention(xs, xs.narrow(1, t - 1, 1), xs);
-  h = h + cross_attention(memory, norm_cross(h), memory, memory_padding);
-  return h + ffn_out(at::gelu(ffn_in(norm_ffn(h))));
+  const at::Tensor last = prefix.narrow(1, t - 1, 1);
+  const at::Tensor self = self_attention(xs, xs.narrow(1, t - 1, 1), xs);
+  return finish(last, self, cross_attention(memory, norm_cross(last + self), memory, memory_padding));
 }
 
 // ---- Parser -----------------------------------------------------------------------------------------------
@@ -173,7 +191,7 @@ void ProgramParserImpl::reset() {
   for (int64_t i = 0; i < options_.decoder_layers; ++i) decoder->push_back(ProgramDecoderLayer(options_));
   encoder_norm = register_module("encoder_norm", layerNorm(D));
   decoder_norm = register_module("decoder_norm", layerNorm(D));
-  output = register_module("output", torch::nn::Linear(D, outputs));
+  output = register_module("output", hopfield::QuantLinear(D, outputs));
 }
 
 std::pair<at::Tensor, at::Tensor> encodeQuestionIds(const at::Tensor& question, int64_t max_tokens,
@@ -197,6 +215,13 @@ at::Tensor decodeLastPosition(torch::nn::ModuleList& layers, at::Tensor x, const
     x = (*layers)[l]->as<ProgramDecoderLayer>()->forwardLast(layer_inputs[l], memory, memory_padding);
   }
   return x;
+}
+
+void ProgramParserImpl::track_outliers(hopfield::OutlierStats* stats, const std::string& prefix) {
+  for (size_t i = 0; i < encoder->size(); ++i)
+    encoder[i]->as<hopfield::TransformerBlock>()->track_outliers(stats, prefix + ".encoder." + std::to_string(i));
+  for (size_t i = 0; i < decoder->size(); ++i)
+    decoder[i]->as<ProgramDecoderLayer>()->track_outliers(stats, prefix + ".decoder." + std::to_string(i));
 }
 
 std::pair<at::Tensor, at::Tensor> ProgramParserImpl::encode(const at::Tensor& question) {

@@ -72,13 +72,21 @@ class ProgramDecoderLayerImpl : public torch::nn::Cloneable<ProgramDecoderLayerI
   // The output at the last position only, from the layer's inputs at every position so far [B, t, D]
   // (incremental decoding); equals forward(...)[:, t - 1] up to rounding.
   at::Tensor forwardLast(const at::Tensor& prefix, const at::Tensor& memory, const at::Tensor& memory_padding);
+  // Records "<name>.self_attn", "<name>.cross_attn", "<name>.ffn" (the three outputs added to the residual
+  // stream) and "<name>.residual" (the layer's output, the pre-LayerNorm residual sum) into `stats`.
+  void track_outliers(hopfield::OutlierStats* stats, std::string name);
 
   hopfield::Hopfield self_attention{nullptr}, cross_attention{nullptr};
   torch::nn::LayerNorm norm_self{nullptr}, norm_cross{nullptr}, norm_ffn{nullptr};
-  torch::nn::Linear ffn_in{nullptr}, ffn_out{nullptr};
+  hopfield::QuantLinear ffn_in{nullptr}, ffn_out{nullptr};
 
  private:
+  // h + FFN(h) after the two attentions' outputs `self` and `cross`, recorded when tracked.
+  at::Tensor finish(const at::Tensor& residual, const at::Tensor& self, const at::Tensor& cross);
+
   ProgramParserOptions options_;
+  hopfield::OutlierStats* stats_ = nullptr;
+  std::string name_;
 };
 TORCH_MODULE(ProgramDecoderLayer);
 
@@ -140,12 +148,14 @@ class ProgramParserImpl : public torch::nn::Cloneable<ProgramParserImpl> {
                                           const DecodeOptions& options);
 
   const ProgramParserOptions& options() const { return options_; }
+  // Tracks every encoder block and decoder layer as PREFIX.encoder.i / PREFIX.decoder.i (null: stop).
+  void track_outliers(hopfield::OutlierStats* stats, const std::string& prefix);
 
   torch::nn::Embedding word_embedding{nullptr}, question_position{nullptr};
   torch::nn::Embedding token_embedding{nullptr}, program_position{nullptr};
   torch::nn::ModuleList encoder{nullptr}, decoder{nullptr};
   torch::nn::LayerNorm encoder_norm{nullptr}, decoder_norm{nullptr};
-  torch::nn::Linear output{nullptr};
+  hopfield::QuantLinear output{nullptr};
 
  private:
   ProgramParserOptions options_;

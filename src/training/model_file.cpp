@@ -25,6 +25,7 @@ std::string dtypeName(at::ScalarType t) {
     case at::kFloat: return "float32";
     case at::kDouble: return "float64";
     case at::kLong: return "int64";
+    case at::kChar: return "int8";
     default: throw std::runtime_error("model file: unsupported tensor type");
   }
 }
@@ -33,7 +34,15 @@ at::ScalarType dtypeFromName(const std::string& name) {
   if (name == "float32") return at::kFloat;
   if (name == "float64") return at::kDouble;
   if (name == "int64") return at::kLong;
+  if (name == "int8") return at::kChar;
   throw std::runtime_error("unknown tensor type '" + name + "'");
+}
+
+bool isQuantRange(const std::string& name) {
+  auto ends = [&](const std::string& suffix) {
+    return name.size() >= suffix.size() && name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  return ends("_quant.act_min") || ends("_quant.act_max");
 }
 
 }  // namespace
@@ -136,6 +145,9 @@ void loadModuleTensors(const ModelFile& file, const std::string& path, const std
   at::NoGradGuard no_grad;
   auto assign = [&](const std::string& name, at::Tensor& target) {
     const at::Tensor* t = file.find(prefix + "." + name);
+    // A quantization point's range that the file lacks (a model written before the layer had one) stays
+    // uncalibrated: quantizing then calibrates it, and running quantized without it is refused.
+    if (!t && isQuantRange(name)) return;
     if (!t) throw std::runtime_error(path + ": no tensor " + prefix + "." + name);
     if (!t->sizes().equals(target.sizes()) || t->scalar_type() != target.scalar_type())
       throw std::runtime_error(path + ": tensor " + prefix + "." + name + " has the wrong shape or type");

@@ -20,7 +20,8 @@ nlohmann::json SceneParserOptions::toJson() const {
   return {{"input_width", input_width}, {"input_height", input_height}, {"channels", channels},
           {"slot_size", slot_size},     {"prototype_size", prototype_size}, {"heads", heads},
           {"max_objects", max_objects}, {"attention", attention}, {"detection_threshold", detection_threshold},
-          {"relation_sharpness", relation_sharpness}, {"output_stride", kOutputStride}, {"crop_size", crop_size}};
+          {"relation_sharpness", relation_sharpness}, {"output_stride", kOutputStride}, {"crop_size", crop_size},
+          {"folded_norms", folded_norms}};
 }
 
 SceneParserOptions SceneParserOptions::fromJson(const nlohmann::json& j) {
@@ -37,6 +38,7 @@ SceneParserOptions SceneParserOptions::fromJson(const nlohmann::json& j) {
     o.detection_threshold = j.at("detection_threshold").get<double>();
     o.relation_sharpness = j.at("relation_sharpness").get<double>();
     o.crop_size = j.value("crop_size", int64_t{0});  // models from before the crop branch have none
+    o.folded_norms = j.value("folded_norms", false);
     if (j.at("output_stride").get<int64_t>() != kOutputStride) throw std::runtime_error("output stride differs");
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(std::string("scene parser options: ") + e.what());
@@ -79,13 +81,16 @@ nlohmann::json sceneVocabularies() {
 }
 
 namespace {
-torch::nn::Conv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t dilation = 1,
-                       bool bias = false) {
-  return torch::nn::Conv2d(torch::nn::Conv2dOptions(in, out, kernel)
-                               .stride(stride)
-                               .padding(dilation * (kernel / 2))
-                               .dilation(dilation)
-                               .bias(bias));
+hopfield::QuantConv2d conv(int64_t in, int64_t out, int64_t kernel, int64_t stride = 1, int64_t dilation = 1,
+                           bool bias = false) {
+  hopfield::QuantConv2dOptions o;
+  o.in_channels = in;
+  o.out_channels = out;
+  o.kernel = kernel;
+  o.stride = stride;
+  o.dilation = dilation;
+  o.bias = bias;
+  return hopfield::QuantConv2d(o);
 }
 
 // Coordinate channels x, y in [-1, 1] so that the network can relate apparent size to image height.
@@ -103,16 +108,17 @@ SceneParserImpl::SceneParserImpl(SceneParserOptions options) : options_(std::mov
   // (in, out, stride, dilation): stride 2, 4, 8 stages; the last one dilated for a wide receptive field.
   const int64_t spec[7][4] = {{5, c, 2, 1},         {c, c, 1, 1},         {c, 2 * c, 2, 1}, {2 * c, 2 * c, 1, 1},
                               {2 * c, 4 * c, 2, 1}, {4 * c, 4 * c, 1, 1}, {4 * c, 4 * c, 1, 2}};
+  const bool folded = options_.folded_norms;  // folded: convolutions carry the norms' shift as bias
   convs = register_module("convs", torch::nn::ModuleList());
-  norms = register_module("norms", torch::nn::ModuleList());
+  if (!folded) norms = register_module("norms", torch::nn::ModuleList());
   for (const auto& l : spec) {
-    convs->push_back(conv(l[0], l[1], 3, l[2], l[3]));
-    norms->push_back(torch::nn::BatchNorm2d(l[1]));
+    convs->push_back(conv(l[0], l[1], 3, l[2], l[3], folded));
+    if (!folded) norms->push_back(torch::nn::BatchNorm2d(l[1]));
   }
-  fuse = register_module("fuse", conv(6 * c, s, 1));
-  fuse_norm = register_module("fuse_norm", torch::nn::BatchNorm2d(s));
-  fuse_refine = register_module("fuse_refine", conv(s, s, 3));
-  refine_norm = register_module("refine_norm", torch::nn::BatchNorm2d(s));
+  fuse = register_module("fuse", conv(6 * c, s, 1, 1, 1, folded));
+  if (!folded) fuse_norm = register_module("fuse_norm", torch::nn::BatchNorm2d(s));
+  fuse_refine = register_module("fuse_refine", conv(s, s, 3, 1, 1, folded));
+  if (!folded) refine_norm = register_module("refine_norm", torch::nn::BatchNorm2d(s));
   heat_hidden = register_module("heat_hidden", conv(s, s, 3, 1, 1, true));
   heat_out = register_module("heat_out", conv(s, 1, 1, 1, 1, true));
   offset_out = register_module("offset_out", conv(s, 2, 1, 1, 1, true));
@@ -120,19 +126,19 @@ SceneParserImpl::SceneParserImpl(SceneParserOptions options) : options_(std::mov
   torch::NoGradGuard no_grad;
   heat_out->bias.fill_(-2.19);  // prior 0.1, as CenterNet
 
-  slot_input = register_module("slot_input", torch::nn::Linear(s + 2, s));
+  slot_input = register_module("slot_input", hopfield::QuantLinear(s + 2, s));
   if (options_.crop_size > 0) {
     // The crop CNN: three stride-2 stages (crop_size -> crop_size / 8), then the mean over the patch.
     const int64_t k = std::max<int64_t>(16, c);
     const int64_t crop_spec[6][3] = {{3, k, 1}, {k, k, 2}, {k, 2 * k, 1}, {2 * k, 2 * k, 2}, {2 * k, 4 * k, 1},
                                      {4 * k, 4 * k, 2}};
     crop_convs = register_module("crop_convs", torch::nn::ModuleList());
-    crop_norms = register_module("crop_norms", torch::nn::ModuleList());
+    if (!folded) crop_norms = register_module("crop_norms", torch::nn::ModuleList());
     for (const auto& l : crop_spec) {
-      crop_convs->push_back(conv(l[0], l[1], 3, l[2]));
-      crop_norms->push_back(torch::nn::BatchNorm2d(l[1]));
+      crop_convs->push_back(conv(l[0], l[1], 3, l[2], 1, folded));
+      if (!folded) crop_norms->push_back(torch::nn::BatchNorm2d(l[1]));
     }
-    crop_out = register_module("crop_out", torch::nn::Linear(4 * k, s));
+    crop_out = register_module("crop_out", hopfield::QuantLinear(4 * k, s));
     // Zero at first: a parser warm-started from one without crops begins as that parser (`--init`).
     torch::NoGradGuard no_grad_crop;
     crop_out->weight.zero_();
@@ -151,7 +157,7 @@ SceneParserImpl::SceneParserImpl(SceneParserOptions options) : options_(std::mov
   for (auto a : clevr::attributes()) {
     const std::string name = clevr::attributeName(a);
     const int64_t V = static_cast<int64_t>(clevr::attributeValues(a).size());
-    concept_queries->push_back(torch::nn::Linear(s, options_.prototype_size));
+    concept_queries->push_back(hopfield::QuantLinear(s, options_.prototype_size));
     hopfield::HopfieldOptions h;
     h.input_size = options_.prototype_size;
     h.stored_size = options_.prototype_size;
@@ -195,19 +201,28 @@ at::Tensor SceneParserImpl::cropFeatures(const at::Tensor& images, const at::Ten
                                       F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kBorder)
                                           .align_corners(false));  // [K, 3, S, S]
   at::Tensor x = patches;
-  for (size_t i = 0; i < crop_convs->size(); ++i) {
-    auto* cv = crop_convs[i]->as<torch::nn::Conv2d>();
-    auto* bn = crop_norms[i]->as<torch::nn::BatchNorm2d>();
-    x = at::relu(bn->forward(cv->forward(x)));
-  }
+  for (size_t i = 0; i < crop_convs->size(); ++i)
+    x = convNormRelu(*crop_convs[i]->as<hopfield::QuantConv2d>(), normAt(crop_norms, i), x);
   at::Tensor encoded = crop_out(x.mean({2, 3}));  // [K, slot_size]
   return out.index_copy(0, keep, encoded).view({B, N, options_.slot_size});
 }
 
+void SceneParserImpl::track_outliers(hopfield::OutlierStats* stats, const std::string& prefix) {
+  context->track_outliers(stats, prefix + ".context");
+}
+
+torch::nn::BatchNorm2dImpl* SceneParserImpl::normAt(torch::nn::ModuleList list, size_t index) {
+  return list ? list[index]->as<torch::nn::BatchNorm2d>() : nullptr;
+}
+
+at::Tensor SceneParserImpl::convNormRelu(hopfield::QuantConv2dImpl& conv, torch::nn::BatchNorm2dImpl* norm,
+                                         const at::Tensor& x) {
+  return norm ? at::relu(norm->forward(conv.forward(x))) : conv.forward(x, /*relu=*/true);
+}
+
 at::Tensor SceneParserImpl::conv_block(int index, const at::Tensor& x) {
-  auto* c = convs[static_cast<size_t>(index)]->as<torch::nn::Conv2d>();
-  auto* n = norms[static_cast<size_t>(index)]->as<torch::nn::BatchNorm2d>();
-  return at::relu(n->forward(c->forward(x)));
+  const size_t i = static_cast<size_t>(index);
+  return convNormRelu(*convs[i]->as<hopfield::QuantConv2d>(), normAt(norms, i), x);
 }
 
 DenseOutputs SceneParserImpl::dense(const at::Tensor& images) {
@@ -223,10 +238,10 @@ DenseOutputs SceneParserImpl::dense(const at::Tensor& images) {
                                   .size(std::vector<int64_t>{skip.size(2), skip.size(3)})
                                   .mode(torch::kBilinear)
                                   .align_corners(false));
-  at::Tensor f = at::relu(fuse_norm(fuse(at::cat({deep, skip}, 1))));
-  f = at::relu(refine_norm(fuse_refine(f)));
+  at::Tensor f = convNormRelu(*fuse, fuse_norm ? fuse_norm.get() : nullptr, at::cat({deep, skip}, 1));
+  f = convNormRelu(*fuse_refine, refine_norm ? refine_norm.get() : nullptr, f);
   DenseOutputs out;
-  out.heatmap_logits = heat_out(at::relu(heat_hidden(f)));
+  out.heatmap_logits = heat_out(heat_hidden->forward(f, /*relu=*/true));
   out.offsets = at::sigmoid(offset_out(f));
   out.features = feature_out(f);
   return out;
@@ -253,7 +268,7 @@ SlotOutputs SceneParserImpl::slots(const at::Tensor& features, const at::Tensor&
   SlotOutputs out;
   out.features = context(x, padding);
   for (size_t g = 0; g < concept_memories.size(); ++g) {
-    auto* query = concept_queries[g]->as<torch::nn::Linear>();
+    auto* query = concept_queries[g]->as<hopfield::QuantLinear>();
     at::Tensor stored = prototypes[g].expand({B, prototypes[g].size(1), prototypes[g].size(2)});
     at::Tensor codes = value_codes[g].to(x.options()).expand({B, value_codes[g].size(1), value_codes[g].size(2)});
     at::Tensor retrieved = concept_memories[g](stored, query->forward(out.features), codes);  // [B, N, V]
@@ -262,6 +277,40 @@ SlotOutputs SceneParserImpl::slots(const at::Tensor& features, const at::Tensor&
     out.attributes.push_back(retrieved / retrieved.sum(-1, true));
   }
   return out;
+}
+
+SceneParser foldBatchNorms(SceneParserImpl& parser) {
+  if (parser.options().folded_norms) throw std::invalid_argument("foldBatchNorms: the parser is already folded");
+  SceneParserOptions options = parser.options();
+  options.folded_norms = true;
+  SceneParser folded(options);
+  torch::NoGradGuard no_grad;
+  // Everything that is not a norm keeps its name and shape: copy it over first.
+  auto target_params = folded->named_parameters();
+  auto target_buffers = folded->named_buffers();
+  for (const auto& p : parser.named_parameters())
+    if (auto* t = target_params.find(p.key())) t->copy_(p.value());
+  for (const auto& b : parser.named_buffers())
+    if (auto* t = target_buffers.find(b.key())) t->copy_(b.value());
+  // Then each conv -> BatchNorm pair: w' = w * gamma / sqrt(var + eps) per output channel, b' = beta - mean * that.
+  auto fold = [](hopfield::QuantConv2dImpl& from, torch::nn::BatchNorm2dImpl& norm, hopfield::QuantConv2dImpl& to) {
+    at::Tensor factor = norm.weight / at::sqrt(norm.running_var + norm.options.eps());
+    to.weight.copy_(from.weight * factor.view({-1, 1, 1, 1}));
+    at::Tensor shift = norm.bias - norm.running_mean * factor;
+    if (from.bias.defined()) shift = shift + from.bias * factor;
+    to.bias.copy_(shift);
+  };
+  for (size_t i = 0; i < parser.convs->size(); ++i)
+    fold(*parser.convs[i]->as<hopfield::QuantConv2d>(), *parser.norms[i]->as<torch::nn::BatchNorm2d>(),
+         *folded->convs[i]->as<hopfield::QuantConv2d>());
+  fold(*parser.fuse, *parser.fuse_norm, *folded->fuse);
+  fold(*parser.fuse_refine, *parser.refine_norm, *folded->fuse_refine);
+  if (parser.crop_convs)
+    for (size_t i = 0; i < parser.crop_convs->size(); ++i)
+      fold(*parser.crop_convs[i]->as<hopfield::QuantConv2d>(), *parser.crop_norms[i]->as<torch::nn::BatchNorm2d>(),
+           *folded->crop_convs[i]->as<hopfield::QuantConv2d>());
+  folded->eval();
+  return folded;
 }
 
 Peaks decodePeaks(const at::Tensor& heatmap_logits, const at::Tensor& offsets, int64_t max_objects) {

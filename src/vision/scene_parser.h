@@ -13,8 +13,6 @@
 #include <torch/nn/module.h>
 #include <torch/nn/modules/batchnorm.h>
 #include <torch/nn/modules/container/modulelist.h>
-#include <torch/nn/modules/conv.h>
-#include <torch/nn/modules/linear.h>
 #include <torch/nn/pimpl.h>
 
 #include <string>
@@ -41,6 +39,9 @@ struct SceneParserOptions {
   // centred on it and scaled to the object's apparent size at that depth (a small CNN encodes it). Images
   // are then given at imageWidth() x imageHeight() and halved (2x2 mean, as INTER_AREA) for the backbone.
   int64_t crop_size = 32;
+  // true: each BatchNorm is folded into the convolution before it (the convolutions carry biases and there are
+  // no norm layers), as a quantized model is stored; foldBatchNorms makes such a parser from a trained one.
+  bool folded_norms = false;
 
   static constexpr int64_t kOutputStride = 4;
   static constexpr double kCropWindowUnits = 2.8;  // a crop's side in scene units at the object's depth
@@ -83,6 +84,8 @@ struct ParserLosses {
   at::Tensor total, heatmap, offset, attributes;
 };
 
+class SceneParser;
+
 class SceneParserImpl : public torch::nn::Module {
  public:
   explicit SceneParserImpl(SceneParserOptions options);
@@ -101,6 +104,8 @@ class SceneParserImpl : public torch::nn::Module {
 
   const SceneParserOptions& options() const { return options_; }
   const GroundPlane& groundPlane() const { return ground_; }
+  // Tracks the slots' context block (hopfield::TransformerBlock) as PREFIX.context (null: stop).
+  void track_outliers(hopfield::OutlierStats* stats, const std::string& prefix);
 
  private:
   at::Tensor conv_block(int index, const at::Tensor& x);
@@ -110,11 +115,17 @@ class SceneParserImpl : public torch::nn::Module {
 
   SceneParserOptions options_;
   GroundPlane ground_;
-  torch::nn::ModuleList convs{nullptr}, norms{nullptr};
-  torch::nn::Conv2d fuse{nullptr}, fuse_refine{nullptr}, heat_hidden{nullptr}, heat_out{nullptr}, offset_out{nullptr},
-      feature_out{nullptr};
+  // conv -> BatchNorm -> ReLU, or the folded conv with its ReLU.
+  at::Tensor convNormRelu(hopfield::QuantConv2dImpl& conv, torch::nn::BatchNorm2dImpl* norm, const at::Tensor& x);
+  static torch::nn::BatchNorm2dImpl* normAt(torch::nn::ModuleList list, size_t index);
+
+  friend SceneParser foldBatchNorms(SceneParserImpl& parser);
+
+  torch::nn::ModuleList convs{nullptr}, norms{nullptr};  // norms: none when folded
+  hopfield::QuantConv2d fuse{nullptr}, fuse_refine{nullptr}, heat_hidden{nullptr}, heat_out{nullptr},
+      offset_out{nullptr}, feature_out{nullptr};
   torch::nn::BatchNorm2d fuse_norm{nullptr}, refine_norm{nullptr};
-  torch::nn::Linear slot_input{nullptr}, crop_out{nullptr};
+  hopfield::QuantLinear slot_input{nullptr}, crop_out{nullptr};
   torch::nn::ModuleList crop_convs{nullptr}, crop_norms{nullptr};
   hopfield::TransformerBlock context{nullptr};
   torch::nn::ModuleList concept_queries{nullptr};
@@ -123,6 +134,10 @@ class SceneParserImpl : public torch::nn::Module {
   std::vector<at::Tensor> value_codes; // [1, V_a, V_a] identity: retrieval returns the distribution itself
 };
 TORCH_MODULE(SceneParser);
+
+// A parser equal to `parser` in eval mode with every BatchNorm folded into its convolution (weights scaled per
+// output channel, the shift as bias): the form a quantized model calibrates and stores.
+SceneParser foldBatchNorms(SceneParserImpl& parser);
 
 // The vocabularies a model file records (attribute groups and relations, vocab.h order).
 nlohmann::json sceneVocabularies();

@@ -1,7 +1,9 @@
-// Observers, fake-quant, the int8 linear / matmul backends and W8A8 on a model.
+// Observers, fake-quant, the int8 linear / convolution / matmul backends (each against the exact integer
+// computation), int8 weight codes, and W8A8 on a model (an uncalibrated point is an error).
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
+#include <torch/nn/modules/container/sequential.h>
 
 #include "hopfield/hopfield.h"
 #include "hopfield/int8.h"
@@ -141,4 +143,80 @@ TEST(W8A8, CalibratedModelStaysCloseToFp32AndInt8PathMatchesFakeQuant) {
   s.mode = QuantMode::Off;
   set_quant_mode(*block, s);
   EXPECT_LT((block(x) - fp).abs().max().item<double>(), 1e-6);
+}
+
+TEST(Int8, ConvEngineMatchesTheExactIntegerConvolution) {
+  at::manual_seed(12);
+  at::Tensor w = at::randn({24, 16, 3, 3}) * at::rand({24, 1, 1, 1}) / 4.0, b = at::randn({24}) * 0.1;
+  at::Tensor x = at::rand({2, 16, 12, 18}) * 2.0;
+  Conv2dGeometry g;
+  g.stride = 2;
+  g.padding = 2;
+  g.dilation = 2;
+  at::Tensor fp = at::relu(at::conv2d(x, w, b, 2, 2, 2));
+  QuantParams in = asymmetric_params(0.0, 2.0), out = asymmetric_params(0.0, fp.max().item<double>());
+  at::Tensor reference = Int8Conv2d::create(w, b, g, Int8Backend::Reference)->forward(x, in, out, /*relu=*/true);
+  // The reference is the integer convolution itself: its codes, rescaled, are the fake-quantized convolution.
+  at::Tensor fake = fake_quantize(
+      at::relu(at::conv2d(fake_quantize(x, in), fake_quantize_weight(w, /*per_channel=*/true), b, 2, 2, 2)), out);
+  EXPECT_LE((reference - fake).abs().max().item<double>(), out.scale * 1.01);
+  EXPECT_LT((reference - fp).norm().item<double>() / fp.norm().item<double>(), 0.03);
+  if (available_int8_engines().empty()) GTEST_SKIP() << "no quantized engine in this LibTorch (reference checked)";
+  auto engine = Int8Conv2d::create(w, b, g, Int8Backend::Engine);
+  at::Tensor y = engine->forward(x, in, out, /*relu=*/true);
+  ASSERT_EQ(y.sizes(), reference.sizes());
+  EXPECT_LE((y - reference).abs().max().item<double>(), out.scale * 1.01) << engine->backend_name();
+  EXPECT_GE(y.min().item<double>(), 0.0);
+}
+
+TEST(Int8, WeightCodesDequantizeToTheFakeQuantizedWeight) {
+  at::manual_seed(13);
+  at::Tensor w = at::randn({8, 5, 3, 3}) * at::rand({8, 1, 1, 1});
+  for (bool per_channel : {false, true}) {
+    WeightCodes codes = quantize_weight_codes(w, per_channel);
+    EXPECT_EQ(codes.codes.scalar_type(), at::kChar);
+    EXPECT_EQ(codes.scales.numel(), per_channel ? 8 : 1);
+    EXPECT_LE(codes.codes.abs().max().item<int>(), 127);
+    EXPECT_TRUE(at::allclose(dequantize_weight_codes(codes), fake_quantize_weight(w, per_channel), 1e-6, 1e-6));
+    // Codes of the dequantized weight are the same codes: a stored model re-packs to the same int8 weights.
+    EXPECT_TRUE(at::equal(quantize_weight_codes(dequantize_weight_codes(codes), per_channel).codes, codes.codes));
+  }
+}
+
+TEST(W8A8, ConvLayerCalibratesAndAnUncalibratedPointIsAnError) {
+  at::manual_seed(14);
+  QuantConv2dOptions o;
+  o.in_channels = 3;
+  o.out_channels = 8;
+  o.stride = 2;
+  o.bias = true;
+  QuantConv2d conv(o);
+  torch::nn::Sequential model;
+  model->push_back("conv", conv);
+  model->push_back("head", QuantLinear(8, 4));
+  at::NoGradGuard no_grad;
+  at::Tensor x = at::rand({2, 3, 16, 16});
+  QuantSettings s;
+  s.mode = QuantMode::Calibrate;
+  set_quant_mode(*model, s);
+  conv(x, /*relu=*/true);  // the head never runs
+  EXPECT_EQ(count_quant_points(*model), 4u);
+  EXPECT_EQ(uncalibrated_points(*model), (std::vector<std::string>{"head.input_quant", "head.output_quant"}));
+  s.mode = QuantMode::Int8;
+  try {
+    set_quant_mode(*model, s);
+    FAIL() << "an uncalibrated point was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()), "quantization point head.input_quant was never calibrated (and 1 more)");
+  }
+  // Calibrated, the int8 convolution follows floating point closely.
+  s.mode = QuantMode::Calibrate;
+  set_quant_mode(*model, s);
+  at::Tensor fp = conv(x, true);
+  model[1]->as<QuantLinear>()->forward(fp.mean({2, 3}));
+  s.mode = QuantMode::Int8;
+  set_quant_mode(*model, s);
+  EXPECT_NE(conv->backend_name(), "fp32");
+  at::Tensor q = conv(x, true);
+  EXPECT_LT((q - fp).norm().item<double>() / fp.norm().item<double>(), 0.05);
 }

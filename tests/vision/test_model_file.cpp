@@ -1,5 +1,5 @@
-// The scene parser's model file: exact round trip, and one-line errors for truncated, corrupt, foreign and
-// wrong-version files.
+// The scene parser's model file: exact round trip, BatchNorm folding, and one-line errors for truncated,
+// corrupt, foreign and wrong-version files.
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
@@ -88,6 +88,38 @@ TEST(ModelFile, CropParserWarmStartedFromAPlainOneParsesAlike) {
     if (p.key().rfind("crop_out.", 0) == 0) p.value().normal_(0.0, 1.0);
   SceneParse c = crop->parse(full);
   EXPECT_FALSE(at::allclose(a.scene.attributes[0], c.scene.attributes[0], 1e-4, 1e-6));
+}
+
+// Folding each BatchNorm into its convolution (the form a quantized model is stored in) changes nothing the
+// parser computes in eval mode; the folded parser has no norm layers and records that in its options.
+TEST(ModelFile, FoldedNormsParseAsTheNormsDid) {
+  at::manual_seed(21);
+  SceneParserOptions options = tinyOptions();
+  options.crop_size = 16;
+  options.detection_threshold = 1e-6;  // every slot is cropped
+  SceneParser parser(options);
+  torch::NoGradGuard no_grad;
+  // Norms with statistics and affine parameters far from the identity.
+  for (auto& b : parser->named_buffers()) {
+    if (b.key().find("running_mean") != std::string::npos) b.value().normal_(0.0, 0.5);
+    if (b.key().find("running_var") != std::string::npos) b.value().uniform_(0.2, 3.0);
+  }
+  for (auto& p : parser->named_parameters())
+    if (p.key().find("norm") != std::string::npos) p.value().uniform_(0.5, 1.5);
+  parser->eval();
+  SceneParser folded = foldBatchNorms(*parser);
+  EXPECT_TRUE(folded->options().folded_norms);
+  for (auto& p : folded->named_parameters())
+    for (const char* norm : {"norms.", "fuse_norm", "refine_norm"}) EXPECT_EQ(p.key().find(norm), std::string::npos) << p.key();
+  EXPECT_TRUE(SceneParserOptions::fromJson(folded->options().toJson()).folded_norms);
+  at::Tensor images = at::rand({2, 3, options.imageHeight(), options.imageWidth()});
+  DenseOutputs a = parser->dense(images), b = folded->dense(images);
+  EXPECT_TRUE(at::allclose(a.heatmap_logits, b.heatmap_logits, 1e-4, 1e-4));
+  EXPECT_TRUE(at::allclose(a.features, b.features, 1e-4, 1e-4));
+  SceneParse pa = parser->parse(images), pb = folded->parse(images);
+  for (size_t g = 0; g < pa.scene.attributes.size(); ++g)
+    EXPECT_TRUE(at::allclose(pa.scene.attributes[g], pb.scene.attributes[g], 1e-4, 1e-5)) << g;
+  EXPECT_THROW(foldBatchNorms(*folded), std::invalid_argument);
 }
 
 TEST(ModelFile, DamagedAndForeignFilesAreOneLineErrors) {
