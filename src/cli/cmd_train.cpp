@@ -14,6 +14,7 @@
 #include "model/gqa_model.h"
 #include "model/qa_trainer.h"
 #include "model/vision_finetune.h"
+#include "training/distributed.h"
 
 static vqa::cli::Registrar reg(
     "train", "Train the engine from question-answer pairs and a few programs (CLEVR layout; --scene oracle|vision)",
@@ -108,7 +109,33 @@ static vqa::cli::Registrar reg(
                    "let programs use concepts the question does not name");
       app.add_flag("!--no-phrase-pointers", o->model.phrase_pointers,
                    "read phrases word by word and write their filters token by token");
-      app.callback([o, attention, programs_from, finetune, dataset, gqa, gqa_steps, &app] {
+      auto nproc = std::make_shared<int>(1);
+      app.add_option("--nproc", *nproc, "GQA: data-parallel over this many local processes (c10d/Gloo)")
+          ->check(CLI::Range(1, 1024))->capture_default_str();
+      app.add_option("--world", gqa->distributed.world, "GQA, multi-host: processes in all (with --rank, --master)");
+      app.add_option("--rank", gqa->distributed.rank, "GQA, multi-host: this process's rank (0 serves --master)");
+      app.add_option("--master", gqa->distributed.master, "GQA, multi-host: ADDR:PORT of rank 0's TCP store");
+      app.callback([o, attention, programs_from, finetune, dataset, gqa, gqa_steps, nproc, &app] {
+        const bool distributed = *nproc > 1 || app.get_option("--world")->count() > 0 ||
+                                 app.get_option("--rank")->count() > 0 || app.get_option("--master")->count() > 0;
+        if (distributed && *dataset != "gqa")
+          throw std::runtime_error("--nproc/--world: data-parallel training covers --dataset gqa (CLEVR training runs in "
+                                   "one process)");
+        if (*nproc > 1) {
+          if (app.get_option("--world")->count() || app.get_option("--rank")->count() || app.get_option("--master")->count())
+            throw std::runtime_error("--nproc starts its processes itself: --world, --rank and --master go without it");
+          // The same command once per process, without --nproc (each gets --rank, --world and --master).
+          std::vector<std::string> line;
+          const auto& all = vqa::cli::commandLine();
+          for (size_t i = 0; i < all.size(); ++i) {
+            if (all[i] == "--nproc") { ++i; continue; }
+            if (all[i].rfind("--nproc=", 0) == 0) continue;
+            line.push_back(all[i]);
+          }
+          const int status = vqa::training::runLocalWorkers(line, *nproc);
+          if (status != 0) throw std::runtime_error("train: a worker process failed (exit status " + std::to_string(status) + ")");
+          return;
+        }
         if (*dataset == "gqa") {
           // Options shared with CLEVR training carry over when given; otherwise GQA's defaults hold.
           auto given = [&](const char* name) { return app.get_option(name)->count() > 0; };
@@ -138,6 +165,7 @@ static vqa::cli::Registrar reg(
           if (!gqa->log_path.empty()) vqa::cli::checkOutputFile("--log", gqa->log_path);
           if (!gqa->curves_path.empty()) vqa::cli::checkOutputFile("--curves", gqa->curves_path);
           const auto r = vqa::model::trainGqaModel(*gqa, std::cerr);
+          if (gqa->distributed.rank != 0) return;  // rank 0 reports
           std::printf("train: %lld steps (from %lld) in %.1f s; model %s\n", static_cast<long long>(r.steps),
                       static_cast<long long>(r.start_step), r.seconds, gqa->out_path.c_str());
           if (r.last_validation.is_object())

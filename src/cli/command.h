@@ -21,6 +21,10 @@ struct CommandInfo {
 
 std::vector<CommandInfo>& commandRegistry();
 
+// The process's command line as main received it (argv[0] first): commands that launch copies of themselves
+// (vqa train --nproc) run it again.
+std::vector<std::string>& commandLine();
+
 struct Registrar {
   Registrar(std::string name, std::string description, CommandSetup setup) {
     commandRegistry().push_back({std::move(name), std::move(description), std::move(setup)});

@@ -14,9 +14,15 @@ std::vector<CommandInfo>& commandRegistry() {
   static std::vector<CommandInfo> registry;
   return registry;
 }
+
+std::vector<std::string>& commandLine() {
+  static std::vector<std::string> line;
+  return line;
+}
 }  // namespace vqa::cli
 
 int main(int argc, char** argv) {
+  vqa::cli::commandLine().assign(argv, argv + argc);
   CLI::App app{"vqa: neuro-symbolic visual question answering (scene graphs, soft programs, OutEffHop attention)"};
   app.require_subcommand(1);
   auto& registry = vqa::cli::commandRegistry();

@@ -209,11 +209,17 @@ GqaModelEvaluation evaluateGqaModel(GqaModel& model, const std::vector<GqaQuesti
   return out;
 }
 
-TrainGqaResult trainGqaModel(const TrainGqaOptions& options, std::ostream& log) {
+TrainGqaResult trainGqaModel(const TrainGqaOptions& options, std::ostream& progress_log) {
   TrainGqaOptions o = options;
   checkTrainGqaOptions(o);
   if (o.log_path.empty()) o.log_path = o.out_path + ".metrics.jsonl";
   if (o.curves_path.empty()) o.curves_path = o.out_path + ".curves.png";
+  training::DataParallel group(o.distributed);
+  if (o.batch_size < group.world())
+    throw std::runtime_error("--batch-size: " + std::to_string(o.batch_size) + " is smaller than the " +
+                             std::to_string(group.world()) + " processes");
+  std::ostream silent(nullptr);  // the other ranks print nothing
+  std::ostream& log = group.leader() ? progress_log : silent;
   hopfield::set_compute_threads(o.threads);
   const auto started = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); };
@@ -287,18 +293,24 @@ TrainGqaResult trainGqaModel(const TrainGqaOptions& options, std::ostream& log) 
       << m.tokenizer.size() << (start ? "; resuming at step " + std::to_string(start) : std::string()) << "\n";
 
   m.parser->train();
+  group.broadcastModule(*m.parser);  // every process starts from rank 0's weights
   training::AdamW optimizer(*m.parser, o.weight_decay, 0.9, 0.98);
   if (resumed.header.is_object() && start < o.steps) optimizer.load(resumed, start);  // a finished file has no moments
-  std::vector<nlohmann::json> history = training::trimLog(o.log_path, start);
-  std::ofstream metrics(o.log_path, std::ios::app);
+  std::vector<nlohmann::json> history;
+  std::ofstream metrics;
+  if (group.leader()) {
+    history = training::trimLog(o.log_path, start);
+    metrics.open(o.log_path, std::ios::app);
+  }
   auto record = [&](nlohmann::json j) {
+    if (!group.leader()) return;
     metrics << j.dump() << "\n" << std::flush;
     history.push_back(std::move(j));
   };
   TrainGqaResult result;
   result.start_step = start;
   auto validate = [&](int64_t step) {
-    if (heldout.empty()) return;
+    if (heldout.empty() || !group.leader()) return;
     const GqaModelEvaluation e = evaluateGqaModel(m, heldout, graphs.empty() ? nullptr : &graphs);
     m.parser->train();
     result.last_validation = e.summary;
@@ -308,6 +320,7 @@ TrainGqaResult trainGqaModel(const TrainGqaOptions& options, std::ostream& log) 
         << e.summary["program_exact_match"].get<double>() * 100 << "% on " << heldout.size() << " questions\n";
   };
   auto drawCurves = [&] {
+    if (!group.leader()) return;
     training::CurveSeries loss{"loss", {}, 0, 1, true, 200, 80, 40}, val{"held-out exact-match", {}, 0, 1, false, 40, 160, 40};
     for (const auto& j : history) {
       if (j.contains("loss")) loss.points.push_back({j["step"].get<double>(), j["loss"].get<double>()});
@@ -317,6 +330,7 @@ TrainGqaResult trainGqaModel(const TrainGqaOptions& options, std::ostream& log) 
     training::drawCurves(o.curves_path, {loss, val});
   };
   auto checkpoint = [&](int64_t step, bool final) {
+    if (!group.leader()) return;
     m.training["step"] = step;
     m.training["seconds"] = seconds_before + elapsed();
     training::NamedTensors tensors;
@@ -343,16 +357,21 @@ TrainGqaResult trainGqaModel(const TrainGqaOptions& options, std::ostream& log) 
       shuffled_epoch = epoch;
     }
     const size_t offset = (static_cast<size_t>(step) % per_epoch) * batch;
-    std::vector<size_t> indices(order.begin() + offset, order.begin() + offset + batch);
+    // This process's share of the global batch; the loss is the global batch's (summed over the processes).
+    const auto [first, end] = group.share(batch);
+    std::vector<size_t> indices(order.begin() + offset + first, order.begin() + offset + end);
 
     const program::GqaProgramBatch batch = program::makeGqaProgramBatch(m.parser, m.vocabulary, examples, indices);
     at::manual_seed(o.seed * 2862933555777941757ull + static_cast<uint64_t>(step));  // dropout masks, per step
-    const at::Tensor loss = program::gqaProgramLoss(m.parser->forward(batch.question, batch.inputs, batch.copy_from), batch);
+    const auto [loss_sum, counted] =
+        program::gqaProgramLossSum(m.parser->forward(batch.question, batch.inputs, batch.copy_from), batch);
+    const at::Tensor loss = loss_sum / std::max(1.0, group.sum(counted.item<double>()));
     optimizer.zeroGrad();
     loss.backward();
+    group.sumGradients(*m.parser);
     const double lr = training::warmupCosine(o.learning_rate, step, o.steps, std::min(o.warmup_steps, o.steps / 2), 0.05);
     optimizer.step(lr, 1.0);
-    const double value = loss.item<double>();
+    const double value = group.sum(loss.item<double>());
     if (!std::isfinite(value))
       throw std::runtime_error("train: the loss became " + std::to_string(value) + " at step " + std::to_string(step) +
                                " (try a lower --lr)");

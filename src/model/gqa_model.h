@@ -23,6 +23,7 @@
 #include "executor/symbolic_executor.h"
 #include "program/gqa_program_parser.h"
 #include "program/tokenizer.h"
+#include "training/distributed.h"
 
 namespace vqa::model {
 
@@ -45,6 +46,9 @@ struct TrainGqaOptions {
   int threads = 2;
   bool resume = false;
   double checkpoint_seconds = 120, log_seconds = 10;
+  // Data-parallel over processes (training/distributed.h): each takes its share of every global batch of
+  // batch_size; rank 0 alone logs, validates and writes the model.
+  training::DistributedOptions distributed;
   program::ProgramParserOptions parser = [] {
     program::ProgramParserOptions p;
     p.model_size = 128;

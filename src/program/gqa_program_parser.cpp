@@ -228,11 +228,16 @@ GqaProgramBatch makeGqaProgramBatch(const GqaProgramParser& model, const GqaProg
   return b;
 }
 
-at::Tensor gqaProgramLoss(const at::Tensor& logits, const GqaProgramBatch& batch) {
+std::pair<at::Tensor, at::Tensor> gqaProgramLossSum(const at::Tensor& logits, const GqaProgramBatch& batch) {
   const at::Tensor log_p = at::log_softmax(logits.to(at::kFloat), -1);
   const at::Tensor target = at::logsumexp(log_p.masked_fill(batch.correct.logical_not(), -1e30), -1);  // [B, T]
   const at::Tensor counted = batch.counted.to(at::kFloat);
-  return -(target * counted).sum() / counted.sum().clamp_min(1.0);
+  return {-(target * counted).sum(), counted.sum()};
+}
+
+at::Tensor gqaProgramLoss(const at::Tensor& logits, const GqaProgramBatch& batch) {
+  const auto [sum, counted] = gqaProgramLossSum(logits, batch);
+  return sum / counted.clamp_min(1.0);
 }
 
 // ---- Decoding ---------------------------------------------------------------------------------------------

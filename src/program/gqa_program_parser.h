@@ -17,6 +17,7 @@
 
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "program/gqa_program_codec.h"
@@ -115,6 +116,9 @@ GqaProgramBatch makeGqaProgramBatch(const GqaProgramParser& model, const GqaProg
 // outputs that write it. Target tokens no output can write (a word neither in the vocabulary nor the question)
 // are not counted.
 at::Tensor gqaProgramLoss(const at::Tensor& logits, const GqaProgramBatch& batch);
+// The same loss's numerator (summed over the counted tokens) and the number of counted tokens, so processes that
+// each hold part of a batch can form the whole batch's loss.
+std::pair<at::Tensor, at::Tensor> gqaProgramLossSum(const at::Tensor& logits, const GqaProgramBatch& batch);
 
 struct GqaDecodedProgram {
   std::vector<std::string> tokens;  // <end> included

@@ -1,16 +1,19 @@
 // Tests of the GQA engine: the program model learns real GQA programs (exact-match on its training questions
 // rises far above the untrained model's), a run stopped and resumed equals an uninterrupted one, every decoded
 // program parses, and `vqa train --dataset gqa` / `vqa eval --dataset gqa --model` work end to end (held-out
-// images, answers through the GQA soft executor on real scene graphs) with one-line errors for bad input.
+// images, answers through the GQA soft executor on real scene graphs) with one-line errors for bad input; two
+// data-parallel processes (`--nproc 2`) train as one process does on the same global batches.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <map>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "datasets/gqa/gqa_io.h"
 #include "model/gqa_model.h"
 #include "test_support.h"
+#include "training/distributed.h"
 #include "training/model_file.h"
 
 namespace vqa::model {
@@ -156,6 +159,67 @@ TEST(GqaModel, TrainAndEvalCommandsWithOneLineErrors) {
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(errorLine(r).find("cut.bin: "), std::string::npos) << r.err;
   EXPECT_FALSE(std::filesystem::exists(dir + "/never.json"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/never.bin"));
+}
+
+}  // namespace
+}  // namespace vqa::model
+
+namespace vqa::model {
+namespace {
+
+// The first JSON line of a metrics log that holds a loss.
+double loggedLoss(const std::string& path) {
+  std::istringstream lines(vqa::testing::readText(path));
+  std::string line;
+  while (std::getline(lines, line)) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.contains("loss")) return j["loss"].get<double>();
+  }
+  return -1;
+}
+
+// Data-parallel training: two local processes, each with half of every global batch, train the model one process
+// trains on the same global batches (dropout off: masks are drawn per process).
+TEST(GqaDistributed, TwoProcessesTrainAsOneOnTheSameGlobalBatches) {
+  VQA_REQUIRE_SHARED(shared);
+  if (!vqa::training::distributedAvailable()) GTEST_SKIP() << "this build has no c10d/Gloo (libgloo-dev)";
+  const std::string dir = vqa::testing::scratchDir();
+  const std::string common = "train --dataset gqa --questions " + valQuestions(shared) +
+                             " --steps 20 --batch-size 8 --model-size 32 --heads 2 --layers 1 --dropout 0"
+                             " --val-every 0 --threads 1 --seed 3";
+  auto r = runVqa(common + " --out " + dir + "/one.bin");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  r = runVqa(common + " --out " + dir + "/two.bin --nproc 2");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  // Rank 0 alone reports and writes.
+  EXPECT_EQ(r.out.find("train: 20 steps"), r.out.rfind("train: 20 steps")) << r.out;
+  EXPECT_NE(r.out.find("train: 20 steps"), std::string::npos) << r.out;
+  const double one = loggedLoss(dir + "/one.bin.metrics.jsonl"), two = loggedLoss(dir + "/two.bin.metrics.jsonl");
+  ASSERT_GT(one, 0.0);
+  EXPECT_NEAR(two, one, 1e-5 * one);
+  const auto a = training::readModelFile(dir + "/one.bin", kGqaModelKind, kGqaModelVersion);
+  const auto b = training::readModelFile(dir + "/two.bin", kGqaModelKind, kGqaModelVersion);
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  for (size_t k = 0; k < a.tensors.size(); ++k)
+    EXPECT_TRUE(at::allclose(a.tensors[k].second, b.tensors[k].second, 1e-4, 1e-5)) << a.tensors[k].first;
+
+  // Bad input: one line each.
+  r = runVqa(common + " --out " + dir + "/never.bin --nproc 1000");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(errorLine(r).find("--nproc: 1000 processes is more than this machine's"), std::string::npos) << r.err;
+  r = runVqa(common + " --out " + dir + "/never.bin --rank 2 --world 2 --master 127.0.0.1:1");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(errorLine(r), "--rank: must be in [0, 1] (got 2)");
+  r = runVqa(common + " --out " + dir + "/never.bin --rank 1 --world 2");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(errorLine(r), "--master ADDR:PORT is needed with --world above 1");
+  r = runVqa(common + " --out " + dir + "/never.bin --rank 1 --world 2 --master localhost");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(errorLine(r), "--master localhost: must be ADDR:PORT");
+  r = runVqa("train --data " + dir + " --out " + dir + "/never.bin --nproc 2");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(errorLine(r).find("covers --dataset gqa"), std::string::npos) << r.err;
   EXPECT_FALSE(std::filesystem::exists(dir + "/never.bin"));
 }
 
