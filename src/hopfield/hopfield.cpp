@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "hopfield/cuda/softmax1_attention.h"
 #include "hopfield/int8.h"
 #include "hopfield/outliers.h"
 
@@ -79,6 +80,33 @@ at::Tensor HopfieldImpl::retrieve(const at::Tensor& probs, const at::Tensor& v) 
   return at::matmul(probs, v);
 }
 
+bool HopfieldImpl::uses_fused_attention(const at::Tensor& q, int max_steps, bool has_association_mask) const {
+  return fused_softmax1_attention_compiled() && q.is_cuda() && q.scalar_type() == at::kFloat &&
+         options_.association.kind == AttentionKind::Softmax1 && !options_.add_zero_association && max_steps == 1 &&
+         !has_association_mask && scores_quant->mode() == QuantMode::Off && probs_quant->mode() == QuantMode::Off &&
+         !(is_training() && options_.dropout > 0.0);
+}
+
+at::Tensor HopfieldImpl::retrieve_steps(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v,
+                                        const at::Tensor& mask, int max_steps) {
+  at::Tensor query = q, probs, previous;
+  int step = 0;
+  while (true) {
+    // Scores are quantized before masking: the mask value is not an activation.
+    at::Tensor s = scores_quant(scores(query, k));
+    if (mask.defined()) s = s.masked_fill(mask, masked_score_value(s.scalar_type()));
+    probs = probs_quant(associate(s, -1, options_.association));
+    ++step;
+    if (step >= max_steps) break;
+    if (previous.defined() && (probs - previous).abs().max().item<double>() < options_.update_steps_eps) break;
+    previous = probs.detach();
+    query = at::matmul(probs, k);  // re-query in key space
+  }
+  last_update_steps_ = step;
+  last_association_ = probs.detach();
+  return retrieve(dropout_(probs), v);
+}
+
 at::Tensor HopfieldImpl::forward(const at::Tensor& stored, const at::Tensor& state, const at::Tensor& projection,
                                  const at::Tensor& stored_padding_mask, const at::Tensor& association_mask) {
   const HopfieldOptions& o = options_;
@@ -117,26 +145,19 @@ at::Tensor HopfieldImpl::forward(const at::Tensor& stored, const at::Tensor& sta
     mask = at::cat({mask, at::zeros(pad_shape, mask.options())}, -1);
   }
 
-  at::Tensor query = q, probs, previous;
   const int max_steps = o.update_steps_max == 0 ? 1
                         : o.update_steps_max > 0 ? o.update_steps_max
                                                  : kMaxUpdateStepsUntilConvergence;
-  int step = 0;
-  while (true) {
-    // Scores are quantized before masking: the mask value is not an activation.
-    at::Tensor s = scores_quant(scores(query, k));
-    if (mask.defined()) s = s.masked_fill(mask, masked_score_value(s.scalar_type()));
-    probs = probs_quant(associate(s, -1, o.association));
-    ++step;
-    if (step >= max_steps) break;
-    if (previous.defined() && (probs - previous).abs().max().item<double>() < o.update_steps_eps) break;
-    previous = probs.detach();
-    query = at::matmul(probs, k);  // re-query in key space
+  at::Tensor context;  // [B, H, T, value]
+  if (uses_fused_attention(q, max_steps, association_mask.defined())) {
+    // The whole retrieval in one CUDA kernel; its association weights are not materialised.
+    context = softmax1_attention(q, k, v, stored_padding_mask, beta_);
+    last_update_steps_ = 1;
+    last_association_ = at::Tensor();
+  } else {
+    context = retrieve_steps(q, k, v, mask, max_steps);
   }
-  last_update_steps_ = step;
-  last_association_ = probs.detach();
 
-  at::Tensor context = retrieve(dropout_(probs), v);  // [B, H, T, value]
   if (o.association.kind == AttentionKind::Gated) {
     at::Tensor slices = state.view({B, T, heads_, o.input_size / heads_});
     at::Tensor gate = at::sigmoid((slices * gate_weight).sum(-1) + gate_bias);  // [B, T, H]

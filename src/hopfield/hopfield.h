@@ -7,7 +7,8 @@
 //   Z   = gate * (xi (Y_p W_v)) W_o                          gate = 1 unless the variant is gated
 //
 // With AttentionKind::Softmax1 this is OutEffHop: an extra zero memory whose similarity is always 0
-// gives heads a no-op. Every projection, the scores and the probabilities carry a quantization point.
+// gives heads a no-op. Every projection, the scores and the probabilities carry a quantization point. On CUDA
+// the common Softmax_1 case runs the fused kernel of src/hopfield/cuda (uses_fused_attention).
 #pragma once
 #include <ATen/ATen.h>
 #include <torch/nn/cloneable.h>
@@ -58,8 +59,13 @@ class HopfieldImpl : public torch::nn::Cloneable<HopfieldImpl> {
   at::Tensor forward(const at::Tensor& stored, const at::Tensor& state, const at::Tensor& projection,
                      const at::Tensor& stored_padding_mask = {}, const at::Tensor& association_mask = {});
 
-  // The association weights of the last forward call, [B, H, T, S] (S + 1 with the zero association).
+  // The association weights of the last forward call, [B, H, T, S] (S + 1 with the zero association); undefined
+  // after a call on the fused CUDA path, which never materialises them.
   const at::Tensor& last_association() const { return last_association_; }
+  // Whether a call with these projected queries takes the fused CUDA Softmax_1 kernel (src/hopfield/cuda): the
+  // kernel is compiled in, the tensors are CUDA floats, the association is Softmax_1 with one update step, there
+  // is no association mask (a key padding mask is fine), no quantization and no dropout in training.
+  bool uses_fused_attention(const at::Tensor& q, int max_steps, bool has_association_mask) const;
   int last_update_steps() const { return last_update_steps_; }
   const HopfieldOptions& options() const { return options_; }
 
@@ -71,6 +77,9 @@ class HopfieldImpl : public torch::nn::Cloneable<HopfieldImpl> {
  private:
   at::Tensor scores(const at::Tensor& q, const at::Tensor& k) const;
   at::Tensor retrieve(const at::Tensor& probs, const at::Tensor& v) const;
+  // The unfused retrieval: scores, association and update steps, then the values; records the weights.
+  at::Tensor retrieve_steps(const at::Tensor& q, const at::Tensor& k, const at::Tensor& v, const at::Tensor& mask,
+                            int max_steps);
 
   HopfieldOptions options_;
   int64_t heads_ = 1, head_size_ = 0, value_size_ = 0;

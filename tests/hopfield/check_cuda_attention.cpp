@@ -1,6 +1,8 @@
 // CUDA check of the fused Softmax_1 attention (built only with CUDA; plain program, no GoogleTest, so it
 // runs on a bare GPU machine): forward and gradients against the unfused composition in double on the
-// CPU, masked and fully masked rows, and several shapes. Exit status 0 when every check passes.
+// CPU, masked and fully masked rows, and several shapes; then the layer path: a Hopfield transformer block on
+// the GPU (which takes the fused kernel) against the same block on the CPU (unfused). Exit status 0 when every
+// check passes.
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/autograd.h>
 
@@ -11,6 +13,7 @@
 #include <vector>
 
 #include "hopfield/cuda/softmax1_attention.h"
+#include "hopfield/hopfield.h"
 
 using namespace vqa::hopfield;
 
@@ -71,6 +74,32 @@ void check_shape(int64_t B, int64_t H, int64_t T, int64_t S, int64_t D, int64_t 
 
 }  // namespace
 
+// The same Softmax_1 transformer block on the CPU and on the GPU: outputs and input gradients agree, and the GPU
+// block really took the fused kernel (its attention recorded no association weights).
+void check_layer_path() {
+  at::manual_seed(7);
+  TransformerBlockOptions o;
+  o.model_size = 64;
+  o.num_heads = 4;
+  o.ffn_size = 128;
+  TransformerBlock cpu(o);
+  cpu->eval();
+  auto gpu = std::dynamic_pointer_cast<TransformerBlockImpl>(cpu->clone(at::Device(at::kCUDA)));
+  gpu->eval();
+  at::Tensor x = at::randn({3, 17, 64});
+  at::Tensor padding = at::rand({3, 17}) < 0.25;
+  at::Tensor x_cpu = x.clone().set_requires_grad(true), x_gpu = x.to(at::kCUDA).set_requires_grad(true);
+  at::Tensor y_cpu = cpu->forward(x_cpu, padding), y_gpu = gpu->forward(x_gpu, padding.to(at::kCUDA));
+  const bool fused = !gpu->attention->last_association().defined() && cpu->attention->last_association().defined();
+  std::printf("%-52s %s\n", "layer path: the GPU block took the fused kernel", fused ? "ok" : "FAILED");
+  if (!fused) ++failures;
+  expect_close("layer path: block output, GPU fused vs CPU", y_gpu, y_cpu, 1e-4);
+  at::Tensor g = at::randn(y_cpu.sizes());
+  y_cpu.backward(g);
+  y_gpu.backward(g.to(at::kCUDA));
+  expect_close("layer path: input gradient, GPU fused vs CPU", x_gpu.grad(), x_cpu.grad(), 1e-4);
+}
+
 int main() {
   if (!fused_softmax1_attention_compiled()) {
     std::printf("fused kernel not compiled in this build\n");
@@ -85,6 +114,7 @@ int main() {
   check_shape(1, 2, 130, 129, 128, 128, true);
   check_shape(3, 1, 1, 300, 8, 24, true);
   check_shape(4, 8, 256, 256, 64, 64, false);
+  check_layer_path();
   std::printf("%s (%d failures)\n", failures == 0 ? "all CUDA checks passed" : "CUDA checks FAILED", failures);
   return failures == 0 ? 0 : 1;
 }
