@@ -39,9 +39,9 @@ at::Tensor int32_matmul(const at::Tensor& a_codes, const at::Tensor& b_codes) {
 class ReferenceInt8Linear : public Int8Linear {
  public:
   ReferenceInt8Linear(const at::Tensor& weight, const at::Tensor& bias) : bias_(bias) {
-    double abs_max = weight.abs().max().item<double>();
-    weight_params_ = symmetric_params(abs_max);
-    weight_codes_t_ = quantize_codes(weight, weight_params_).t().contiguous();  // [in, out]
+    WeightCodes w = quantize_weight_codes(weight, /*per_channel=*/false);
+    weight_scale_ = w.scales.item<double>();
+    weight_codes_t_ = w.codes.to(at::kInt).t().contiguous();  // [in, out]
   }
   at::Tensor forward(const at::Tensor& x) override {
     double lo = x.min().item<double>(), hi = x.max().item<double>();
@@ -56,12 +56,12 @@ class ReferenceInt8Linear : public Int8Linear {
   at::Tensor run(const at::Tensor& x, const QuantParams& in) {
     at::Tensor codes = quantize_codes(x, in) - static_cast<int>(in.zero_point);
     at::Tensor acc = int32_matmul(codes, weight_codes_t_);
-    at::Tensor y = acc.to(at::kFloat) * static_cast<float>(in.scale * weight_params_.scale);
+    at::Tensor y = acc.to(at::kFloat) * static_cast<float>(in.scale * weight_scale_);
     if (bias_.defined()) y = y + bias_;
     return y;
   }
   at::Tensor bias_;
-  QuantParams weight_params_;
+  double weight_scale_ = 1.0;
   at::Tensor weight_codes_t_;
 };
 
@@ -80,8 +80,8 @@ class EngineInt8Linear : public Int8Linear {
  public:
   EngineInt8Linear(const at::Tensor& weight, const at::Tensor& bias, std::string engine)
       : bias_(bias), engine_(std::move(engine)) {
-    double abs_max = std::max(weight.abs().max().item<double>(), 1e-8);
-    weight_q_ = at::quantize_per_tensor(weight.to(at::kFloat).contiguous(), abs_max / 127.0, 0, at::kQInt8);
+    WeightCodes w = quantize_weight_codes(weight, /*per_channel=*/false);
+    weight_q_ = at::_make_per_tensor_quantized_tensor(w.codes, w.scales.item<double>(), 0);
     dynamic_ = prepack(weight_q_, bias_);
   }
   at::Tensor forward(const at::Tensor& x) override {
@@ -207,12 +207,10 @@ class EngineInt8Conv2d : public Int8Conv2d {
 
 WeightCodes quantize_weight_codes(const at::Tensor& weight, bool per_channel) {
   at::Tensor w = weight.detach().to(at::kFloat);
-  const int64_t out = per_channel ? w.size(0) : 1;
-  at::Tensor abs_max = std::get<0>(w.abs().reshape({out, -1}).max(1));
-  // The same scale as fake_quantize_weight, so dequantized codes equal the fake-quantized weight.
-  at::Tensor scales = (abs_max / 127.0).clamp_min(1e-8).to(at::kFloat);
+  // The scales of fake_quantize_weight, so dequantized codes equal the fake-quantized weight.
+  at::Tensor scales = symmetric_weight_scales(w, per_channel);
   std::vector<int64_t> view(static_cast<size_t>(w.dim()), 1);
-  view[0] = out;
+  view[0] = scales.numel();
   at::Tensor codes = at::clamp(at::round(w / scales.view(view)), -127, 127).to(at::kChar);
   return {codes, scales};
 }
@@ -223,40 +221,48 @@ at::Tensor dequantize_weight_codes(const WeightCodes& w) {
   return w.codes.to(at::kFloat) * w.scales.to(at::kFloat).view(view);
 }
 
-std::shared_ptr<Int8Conv2d> Int8Conv2d::create(const at::Tensor& weight, const at::Tensor& bias,
-                                               const Conv2dGeometry& geometry, Int8Backend backend) {
-  at::Tensor w = weight.detach().to(at::kFloat).contiguous();
-  at::Tensor b = bias.defined() ? bias.detach().to(at::kFloat).contiguous() : at::Tensor();
+namespace {
+
+// The engine layer when the backend allows one and an engine packs it (Auto falls back to the reference
+// layer, Engine makes a missing or failing engine an error), else the reference layer.
+template <class Layer, class MakeEngine, class MakeReference>
+std::shared_ptr<Layer> engine_or_reference(Int8Backend backend, const char* what, MakeEngine make_engine,
+                                           MakeReference make_reference) {
   if (backend != Int8Backend::Reference) {
     std::string engine = choose_engine();
+    TORCH_CHECK(!engine.empty() || backend != Int8Backend::Engine, "no int8 engine in this LibTorch");
     if (!engine.empty()) {
       try {
-        return std::make_shared<EngineInt8Conv2d>(w, b, geometry, engine);
+        return make_engine(engine);
       } catch (const std::exception&) {
-        TORCH_CHECK(backend != Int8Backend::Engine, "no usable int8 engine for convolutions");
+        TORCH_CHECK(backend != Int8Backend::Engine, "no usable int8 engine for ", what);
       }
     }
-    TORCH_CHECK(backend != Int8Backend::Engine, "no int8 engine in this LibTorch");
   }
-  return std::make_shared<ReferenceInt8Conv2d>(w, b, geometry);
+  return make_reference();
+}
+
+at::Tensor float_copy(const at::Tensor& t) {
+  return t.defined() ? t.detach().to(at::kFloat).contiguous() : at::Tensor();
+}
+
+}  // namespace
+
+std::shared_ptr<Int8Conv2d> Int8Conv2d::create(const at::Tensor& weight, const at::Tensor& bias,
+                                               const Conv2dGeometry& geometry, Int8Backend backend) {
+  at::Tensor w = float_copy(weight), b = float_copy(bias);
+  return engine_or_reference<Int8Conv2d>(
+      backend, "convolutions",
+      [&](const std::string& engine) { return std::make_shared<EngineInt8Conv2d>(w, b, geometry, engine); },
+      [&] { return std::make_shared<ReferenceInt8Conv2d>(w, b, geometry); });
 }
 
 std::shared_ptr<Int8Linear> Int8Linear::create(const at::Tensor& weight, const at::Tensor& bias,
                                                Int8Backend backend) {
-  at::Tensor w = weight.detach().to(at::kFloat).contiguous();
-  at::Tensor b = bias.defined() ? bias.detach().to(at::kFloat).contiguous() : at::Tensor();
-  if (backend != Int8Backend::Reference) {
-    std::string engine = choose_engine();
-    if (!engine.empty()) {
-      try {
-        return std::make_shared<EngineInt8Linear>(w, b, engine);
-      } catch (const std::exception&) {
-        TORCH_CHECK(backend != Int8Backend::Engine, "no usable int8 engine for linear layers");
-      }
-    }
-    TORCH_CHECK(backend != Int8Backend::Engine, "no int8 engine in this LibTorch");
-  }
-  return std::make_shared<ReferenceInt8Linear>(w, b);
+  at::Tensor w = float_copy(weight), b = float_copy(bias);
+  return engine_or_reference<Int8Linear>(
+      backend, "linear layers", [&](const std::string& engine) { return std::make_shared<EngineInt8Linear>(w, b, engine); },
+      [&] { return std::make_shared<ReferenceInt8Linear>(w, b); });
 }
 
 at::Tensor int8_matmul(const at::Tensor& a, const QuantParams& a_params, const at::Tensor& b,

@@ -38,15 +38,19 @@ at::Tensor fake_quantize(const at::Tensor& x, const QuantParams& params) {
   return at::fake_quantize_per_tensor_affine(x, params.scale, params.zero_point, params.qmin, params.qmax);
 }
 
+at::Tensor symmetric_weight_scales(const at::Tensor& weight, bool per_channel, int bits) {
+  const int64_t rows = per_channel ? weight.size(0) : 1;
+  at::Tensor abs_max = std::get<0>(weight.detach().to(at::kFloat).abs().reshape({rows, -1}).max(1));
+  return (abs_max / static_cast<double>(symmetric_params(0.0, bits).qmax)).clamp_min(1e-8);
+}
+
 at::Tensor fake_quantize_weight(const at::Tensor& weight, bool per_channel, int bits) {
-  if (!per_channel) {
-    return fake_quantize(weight, symmetric_params(weight.detach().abs().max().item<double>(), bits));
-  }
-  const int64_t qmax = (int64_t{1} << (bits - 1)) - 1;
-  at::Tensor abs_max = std::get<0>(weight.detach().abs().reshape({weight.size(0), -1}).max(1));
-  at::Tensor scale = (abs_max / static_cast<double>(qmax)).clamp_min(1e-8).to(at::kFloat);
+  const QuantParams range = symmetric_params(0.0, bits);
+  at::Tensor scales = symmetric_weight_scales(weight, per_channel, bits);
+  if (!per_channel)
+    return at::fake_quantize_per_tensor_affine(weight, scales.item<double>(), 0, range.qmin, range.qmax);
   at::Tensor zero = at::zeros({weight.size(0)}, weight.options().dtype(at::kInt));
-  return at::fake_quantize_per_channel_affine(weight, scale, zero, 0, -qmax, qmax);
+  return at::fake_quantize_per_channel_affine(weight, scales, zero, 0, range.qmin, range.qmax);
 }
 
 void MinMaxObserver::observe(const at::Tensor& x) {
@@ -105,6 +109,26 @@ at::Tensor ActQuantizerImpl::forward(const at::Tensor& x) {
   return x;
 }
 
+namespace {
+
+// The forward of a layer with a weight between an input and an output quantization point, in every mode:
+// `run(input, weight)` is the floating-point layer, `int8(x, input_params, output_params)` the int8 kernel.
+template <class Run, class Int8Run>
+at::Tensor forward_in_mode(const QuantSettings& s, bool per_channel_weights, ActQuantizer& input_quant,
+                           ActQuantizer& output_quant, const at::Tensor& x, const at::Tensor& weight, Run run,
+                           Int8Run int8) {
+  switch (s.mode) {
+    case QuantMode::Off:
+    case QuantMode::Calibrate: return output_quant(run(input_quant(x), weight));
+    case QuantMode::FakeQuant:
+      return output_quant(run(input_quant(x), fake_quantize_weight(weight, per_channel_weights, s.weight_bits)));
+    case QuantMode::Int8: return int8(x, input_quant->params(), output_quant->params());
+  }
+  return run(x, weight);
+}
+
+}  // namespace
+
 QuantLinearImpl::QuantLinearImpl(int64_t in_features, int64_t out_features, bool with_bias)
     : in_features_(in_features), out_features_(out_features), with_bias_(with_bias) {
   reset();
@@ -131,15 +155,10 @@ void QuantLinearImpl::configure(const QuantSettings& settings) {
 }
 
 at::Tensor QuantLinearImpl::forward(const at::Tensor& x) {
-  switch (settings_.mode) {
-    case QuantMode::Off:
-    case QuantMode::Calibrate: return output_quant(at::linear(input_quant(x), weight, bias));
-    case QuantMode::FakeQuant:
-      return output_quant(at::linear(
-          input_quant(x), fake_quantize_weight(weight, settings_.per_channel_weights, settings_.weight_bits), bias));
-    case QuantMode::Int8: return int8_->forward(x, input_quant->params(), output_quant->params());
-  }
-  return at::linear(x, weight, bias);
+  return forward_in_mode(
+      settings_, settings_.per_channel_weights, input_quant, output_quant, x, weight,
+      [&](const at::Tensor& input, const at::Tensor& w) { return at::linear(input, w, bias); },
+      [&](const at::Tensor& input, const QuantParams& in, const QuantParams& out) { return int8_->forward(input, in, out); });
 }
 
 bool ActQuantizerImpl::stored_range_valid() const { return act_max_.item<double>() > act_min_.item<double>(); }
@@ -178,18 +197,15 @@ void QuantConv2dImpl::configure(const QuantSettings& settings) {
 at::Tensor QuantConv2dImpl::forward(const at::Tensor& x, bool relu) {
   const QuantConv2dOptions& o = options_;
   const int64_t padding = o.dilation * (o.kernel / 2);
-  auto run = [&](const at::Tensor& input, const at::Tensor& w) {
-    at::Tensor y = at::conv2d(input, w, bias, o.stride, padding, o.dilation);
-    return relu ? at::relu(y) : y;
-  };
-  switch (settings_.mode) {
-    case QuantMode::Off:
-    case QuantMode::Calibrate: return output_quant(run(input_quant(x), weight));
-    case QuantMode::FakeQuant:
-      return output_quant(run(input_quant(x), fake_quantize_weight(weight, /*per_channel=*/true, settings_.weight_bits)));
-    case QuantMode::Int8: return int8_->forward(x, input_quant->params(), output_quant->params(), relu);
-  }
-  return run(x, weight);
+  return forward_in_mode(
+      settings_, /*per_channel_weights=*/true, input_quant, output_quant, x, weight,
+      [&](const at::Tensor& input, const at::Tensor& w) {
+        at::Tensor y = at::conv2d(input, w, bias, o.stride, padding, o.dilation);
+        return relu ? at::relu(y) : y;
+      },
+      [&](const at::Tensor& input, const QuantParams& in, const QuantParams& out) {
+        return int8_->forward(input, in, out, relu);
+      });
 }
 
 std::string QuantConv2dImpl::backend_name() const { return int8_ ? int8_->backend_name() : "fp32"; }

@@ -38,6 +38,9 @@ QuantParams asymmetric_params(double lo, double hi, int bits = 8);
 QuantParams symmetric_params(double abs_max, int bits = 8);
 
 at::Tensor fake_quantize(const at::Tensor& x, const QuantParams& params);
+// The symmetric weight scales, abs-max / (2^(bits-1) - 1) (at least 1e-8), per output channel (dim 0)
+// when per_channel ([out]), else one for the whole tensor ([1]); every weight quantizer uses these.
+at::Tensor symmetric_weight_scales(const at::Tensor& weight, bool per_channel, int bits = 8);
 // Symmetric per-tensor weight fake-quant, or per output channel (dim 0) when per_channel.
 at::Tensor fake_quantize_weight(const at::Tensor& weight, bool per_channel, int bits = 8);
 
