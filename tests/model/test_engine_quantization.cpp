@@ -21,6 +21,7 @@
 #include "model/engine_quantization.h"
 #include "model/qa_trainer.h"
 #include "test_support.h"
+#include "tiny_scene_parser.h"
 #include "training/model_file.h"
 #include "vision/image_io.h"
 #include "vision/trainer.h"
@@ -48,11 +49,7 @@ double relativeError(const at::Tensor& a, const at::Tensor& reference) {
 TEST(EngineQuantization, Int8EngineFollowsFp32AndItsFileRoundTrips) {
   const std::string dir = vqa::testing::scratchDir();
   const std::string data = makeImages(dir + "/data", "train", 8, 31);
-  vision::SceneParserOptions tiny;
-  tiny.channels = 8;
-  tiny.slot_size = 16;
-  tiny.prototype_size = 8;
-  tiny.heads = 2;
+  vision::SceneParserOptions tiny = vqa::testing::tinySceneParserOptions();
   tiny.crop_size = 16;
   tiny.detection_threshold = 0.05;  // untrained: its peaks (prior 0.1) count as objects, so every layer runs
   at::manual_seed(5);
@@ -171,11 +168,7 @@ TEST(QuantizeCommand, EvalAndAskRunTheInt8ModelWithOneLineErrors) {
     for (const auto& f : std::filesystem::directory_iterator(dir + "/val/" + sub))
       if (f.is_regular_file()) std::filesystem::rename(f.path(), data + "/" + sub + "/" + f.path().filename().string());
   }
-  vision::SceneParserOptions tiny;
-  tiny.channels = 8;
-  tiny.slot_size = 16;
-  tiny.prototype_size = 8;
-  tiny.heads = 2;
+  vision::SceneParserOptions tiny = vqa::testing::tinySceneParserOptions();
   tiny.crop_size = 16;
   tiny.detection_threshold = 0.05;  // untrained: its peaks count as objects
   vision::SceneParser parser(tiny);

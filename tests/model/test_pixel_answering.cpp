@@ -24,6 +24,7 @@
 #include "model/qa_trainer.h"
 #include "model/vision_finetune.h"
 #include "test_support.h"
+#include "tiny_scene_parser.h"
 #include "training/model_file.h"
 #include "vision/trainer.h"
 
@@ -112,11 +113,7 @@ TEST(PixelAnswering, SoftAnswersEqualTheExactExecutorOnOneHotScenes) {
 TEST(VisionFinetune, ResumedRunEqualsUninterruptedRun) {
   const std::string dir = vqa::testing::scratchDir();
   const std::string data = makeImages(dir + "/data", "train", 6, 8);
-  vision::SceneParserOptions tiny;
-  tiny.channels = 8;
-  tiny.slot_size = 16;
-  tiny.prototype_size = 8;
-  tiny.heads = 2;
+  vision::SceneParserOptions tiny = vqa::testing::tinySceneParserOptions();
   tiny.crop_size = 16;
   vision::SceneParser parser(tiny);
   vision::saveSceneParser(dir + "/vision.bin", parser);

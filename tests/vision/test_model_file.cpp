@@ -8,6 +8,7 @@
 #include <filesystem>
 
 #include "test_support.h"
+#include "tiny_scene_parser.h"
 #include "training/model_file.h"
 #include "vision/trainer.h"
 
@@ -15,15 +16,6 @@ using namespace vqa::vision;
 using namespace vqa::training;
 
 namespace {
-SceneParserOptions tinyOptions() {
-  SceneParserOptions o;
-  o.channels = 8;
-  o.slot_size = 16;
-  o.prototype_size = 8;
-  o.heads = 2;
-  return o;
-}
-
 std::string loadError(const std::string& path) {
   try {
     loadSceneParser(path);
@@ -36,7 +28,7 @@ std::string loadError(const std::string& path) {
 
 TEST(ModelFile, SaveLoadRoundTripIsExact) {
   const std::string dir = vqa::testing::scratchDir();
-  SceneParserOptions options = tinyOptions();
+  SceneParserOptions options = vqa::testing::tinySceneParserOptions();
   options.attention = "clipped";
   SceneParser parser(options);
   parser->eval();
@@ -60,14 +52,14 @@ TEST(ModelFile, SaveLoadRoundTripIsExact) {
 // zero and the backbone sees the 2x2 mean of the full-resolution image); crops change the result once trained.
 TEST(ModelFile, CropParserWarmStartedFromAPlainOneParsesAlike) {
   const std::string dir = vqa::testing::scratchDir();
-  SceneParserOptions plain_options = tinyOptions();
+  SceneParserOptions plain_options = vqa::testing::tinySceneParserOptions();
   plain_options.crop_size = 0;
   plain_options.detection_threshold = 1e-6;  // every slot counts as an object, so every slot is cropped
   SceneParser plain(plain_options);
   plain->eval();
   saveSceneParser(dir + "/plain.bin", plain);
   ModelFile file = readModelFile(dir + "/plain.bin", vqa::vision::kSceneParserKind, vqa::vision::kSceneParserFormatVersion);
-  SceneParserOptions crop_options = tinyOptions();
+  SceneParserOptions crop_options = vqa::testing::tinySceneParserOptions();
   crop_options.crop_size = 16;
   crop_options.detection_threshold = 1e-6;
   SceneParser crop(crop_options);
@@ -94,7 +86,7 @@ TEST(ModelFile, CropParserWarmStartedFromAPlainOneParsesAlike) {
 // parser computes in eval mode; the folded parser has no norm layers and records that in its options.
 TEST(ModelFile, FoldedNormsParseAsTheNormsDid) {
   at::manual_seed(21);
-  SceneParserOptions options = tinyOptions();
+  SceneParserOptions options = vqa::testing::tinySceneParserOptions();
   options.crop_size = 16;
   options.detection_threshold = 1e-6;  // every slot is cropped
   SceneParser parser(options);
@@ -124,7 +116,7 @@ TEST(ModelFile, FoldedNormsParseAsTheNormsDid) {
 
 TEST(ModelFile, DamagedAndForeignFilesAreOneLineErrors) {
   const std::string dir = vqa::testing::scratchDir();
-  SceneParser parser(tinyOptions());
+  SceneParser parser(vqa::testing::tinySceneParserOptions());
   const std::string good = dir + "/model.bin";
   saveSceneParser(good, parser);
   const std::string bytes = vqa::testing::readText(good);

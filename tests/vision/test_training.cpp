@@ -11,6 +11,7 @@
 #include "datasets/synth/generator.h"
 #include "generated_images.h"
 #include "test_support.h"
+#include "tiny_scene_parser.h"
 #include "vision/scene_metrics.h"
 #include "vision/trainer.h"
 
@@ -34,10 +35,7 @@ TrainVisionOptions tinyTraining(const std::string& data, const std::string& out)
   o.loader_threads = 2;
   o.log_seconds = 0;  // a log line every step
   o.checkpoint_seconds = 1e6;
-  o.model.channels = 8;
-  o.model.slot_size = 16;
-  o.model.prototype_size = 8;
-  o.model.heads = 2;
+  o.model = vqa::testing::tinySceneParserOptions();
   return o;
 }
 
@@ -128,12 +126,7 @@ TEST(SceneParserCommands, BadOptionsAndFilesAreOneLineErrors) {
   EXPECT_EQ(r.rc, 1);
   EXPECT_EQ(vqa::testing::errorLine(r), dir + "/cut.bin: truncated model file (no header)");
   // A scene record whose image is missing: an error naming it, or skipped with --allow-missing.
-  SceneParserOptions tiny;
-  tiny.channels = 8;
-  tiny.slot_size = 16;
-  tiny.prototype_size = 8;
-  tiny.heads = 2;
-  SceneParser parser(tiny);
+  SceneParser parser(vqa::testing::tinySceneParserOptions());
   saveSceneParser(dir + "/m.bin", parser);
   std::filesystem::remove(data + "/images/val/CLEVR_val_000001.png");
   r = vqa::testing::runVqa("eval-scenes --model " + dir + "/m.bin --data " + data);
