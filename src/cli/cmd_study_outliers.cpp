@@ -94,7 +94,7 @@ void check_study_options(const StudyArgs& a) {
   for (const char* option : {"--objective", "--eval-questions", "--pre-norm"})
     if (backcopy && was_given(a, option))
       throw std::runtime_error(std::string(option) + ": only with --task tagging");
-  for (const char* option : {"--seeds", "--eval-sequences"})
+  for (const char* option : {"--seeds", "--eval-sequences", "--bias"})
     if (!backcopy && was_given(a, option))
       throw std::runtime_error(std::string(option) + ": only with --task backcopy");
   if (backcopy) {
@@ -159,6 +159,7 @@ static vqa::cli::Registrar reg(
       given["--seed"] = app.add_option("--seed", o.seed, "Seed shared by every variant (backcopy: the first of --seeds)")->capture_default_str();
       given["--seeds"] = app.add_option("--seeds", b.seeds, "Seeds per variant, --seed, --seed + 1, ...; --task backcopy only")->capture_default_str();
       given["--eval-questions"] = app.add_option("--eval-questions", o.eval_questions, "Held-out questions; --task tagging only")->capture_default_str();
+      given["--bias"] = app.add_flag("--bias", b.bias, "Biases in the attention projections and the MLP; --task backcopy only (the protocol has none)");
       given["--eval-sequences"] = app.add_option("--eval-sequences", b.eval_sequences, "Held-out sequences; --task backcopy only")->capture_default_str();
       given["--calibration-batches"] = app.add_option("--calibration-batches", o.calibration_batches, "W8A8 calibration batches (backcopy default: 4 training batches)")->capture_default_str();
       given["--percentile"] = app.add_option("--percentile", o.percentile, "Activation range percentile (0 = min-max)")->capture_default_str();

@@ -45,10 +45,11 @@ void HopfieldImpl::reset() {
   if (o.normalize_stored) norm_stored = register_module("norm_stored", layer_norm(o.stored_size));
   if (o.normalize_projection) norm_projection = register_module("norm_projection", layer_norm(o.projection_size));
   if (o.project_patterns) {
-    q_proj = register_module("q_proj", QuantLinear(o.input_size, heads_ * head_size_));
-    k_proj = register_module("k_proj", QuantLinear(o.stored_size, heads_ * head_size_));
-    v_proj = register_module("v_proj", QuantLinear(o.projection_size, heads_ * value_size_));
-    out_proj = register_module("out_proj", QuantLinear(heads_ * value_size_, o.output_size));
+    const bool bias = o.projection_bias;
+    q_proj = register_module("q_proj", QuantLinear(o.input_size, heads_ * head_size_, bias));
+    k_proj = register_module("k_proj", QuantLinear(o.stored_size, heads_ * head_size_, bias));
+    v_proj = register_module("v_proj", QuantLinear(o.projection_size, heads_ * value_size_, bias));
+    out_proj = register_module("out_proj", QuantLinear(heads_ * value_size_, o.output_size, bias));
   }
   scores_quant = register_module("scores_quant", ActQuantizer());
   probs_quant = register_module("probs_quant", ActQuantizer());
@@ -214,12 +215,13 @@ void TransformerBlockImpl::reset() {
   h.num_heads = options_.num_heads;
   h.normalize_state = h.normalize_stored = h.normalize_projection = false;
   h.dropout = options_.dropout;
+  h.projection_bias = options_.bias;
   h.association = options_.association;
   attention = register_module("attention", Hopfield(h));
   norm_attention = register_module("norm_attention", layer_norm(options_.model_size));
   norm_ffn = register_module("norm_ffn", layer_norm(options_.model_size));
-  ffn_in = register_module("ffn_in", QuantLinear(options_.model_size, options_.ffn_size));
-  ffn_out = register_module("ffn_out", QuantLinear(options_.ffn_size, options_.model_size));
+  ffn_in = register_module("ffn_in", QuantLinear(options_.model_size, options_.ffn_size, options_.bias));
+  ffn_out = register_module("ffn_out", QuantLinear(options_.ffn_size, options_.model_size, options_.bias));
   attention_residual_quant = register_module("attention_residual_quant", ActQuantizer());
   ffn_residual_quant = register_module("ffn_residual_quant", ActQuantizer());
   dropout_ = register_module("dropout", torch::nn::Dropout(options_.dropout));

@@ -39,6 +39,7 @@ struct HopfieldOptions {
   bool normalize_state = true;
   bool normalize_stored = true;
   bool normalize_projection = true;
+  bool projection_bias = true;  // biases in the query, key, value and output projections
   // 0: a single update step; n > 0: at most n steps; n < 0: until the weights change by less than eps.
   int update_steps_max = 0;
   double update_steps_eps = 1e-4;
@@ -130,6 +131,7 @@ struct TransformerBlockOptions {
   int64_t ffn_size = 256;
   double dropout = 0.0;
   bool pre_norm = false;  // pre-LN (OPT/GPT layout) instead of post-LN (BERT layout)
+  bool bias = true;       // biases in the attention projections and the FFN's linear layers
   AssociationOptions association;
 };
 

@@ -26,6 +26,7 @@ void CausalHopfieldLMImpl::reset() {
     b.num_heads = o.num_heads;
     b.ffn_size = o.ffn_size;
     b.pre_norm = true;
+    b.bias = o.bias;
     b.association = o.association;
     blocks.push_back(register_module("block" + std::to_string(i), TransformerBlock(b)));
   }

@@ -23,6 +23,7 @@ struct BackcopyModelOptions {
   int64_t num_heads = 2;
   int64_t ffn_size = 256;
   int64_t layers = 3;
+  bool bias = false;  // biases in the attention projections and the MLP (the protocol has none)
   hopfield::AssociationOptions association;
 };
 

@@ -48,6 +48,16 @@ at::Tensor next_token_loss(const at::Tensor& logits, const at::Tensor& targets) 
   return torch::nn::functional::cross_entropy(logits.reshape({-1, logits.size(-1)}), targets.reshape({-1}));
 }
 
+// [B, T] bool: the targets that copy (the input at that position is a trigger token).
+at::Tensor copy_positions(const BigramBackcopy& task, const at::Tensor& inputs) {
+  at::Tensor triggers = at::tensor(task.trigger_tokens(), at::kLong);
+  return at::isin(inputs, triggers);
+}
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
 // Mean next-token cross-entropy over every target of `batches`.
 double evaluate_loss(CausalHopfieldLM& model, const std::vector<LmBatch>& batches) {
   at::NoGradGuard no_grad;
@@ -84,6 +94,7 @@ BackcopyRun train_and_measure(const BackcopyStudyOptions& o, AttentionKind kind,
   mo.num_heads = o.num_heads;
   mo.ffn_size = o.ffn_size;
   mo.layers = o.layers;
+  mo.bias = o.bias;
   mo.association.kind = kind;
   mo.association.clip_gamma = o.clip_gamma;
   mo.association.clip_zeta = o.clip_zeta;
@@ -126,12 +137,19 @@ BackcopyRun train_and_measure(const BackcopyStudyOptions& o, AttentionKind kind,
   {
     at::NoGradGuard no_grad;
     model->eval();
-    double sum = 0;
-    int64_t count = 0;
+    double sum = 0, copy_sum = 0;
+    int64_t count = 0, copies = 0;
     std::vector<double> bos(static_cast<size_t>(o.layers), 0.0);
     for (const auto& b : eval_batches) {
-      sum += next_token_loss(model(b.inputs), b.targets).item<double>() * static_cast<double>(b.targets.numel());
-      count += b.targets.numel();
+      const at::Tensor logits = model(b.inputs);
+      const at::Tensor losses = torch::nn::functional::cross_entropy(
+          logits.reshape({-1, logits.size(-1)}), b.targets.reshape({-1}),
+          torch::nn::functional::CrossEntropyFuncOptions().reduction(torch::kNone));
+      const at::Tensor copy = copy_positions(task, b.inputs).reshape({-1});
+      sum += losses.sum().item<double>();
+      count += losses.numel();
+      copy_sum += losses.masked_select(copy).sum().item<double>();
+      copies += copy.sum().item<int64_t>();
       const std::vector<double> layer_bos = model->bos_attention();
       for (size_t i = 0; i < bos.size(); ++i) bos[i] += layer_bos[i] * static_cast<double>(b.inputs.size(0));
     }
@@ -139,6 +157,8 @@ BackcopyRun train_and_measure(const BackcopyStudyOptions& o, AttentionKind kind,
     for (const auto& b : eval_batches) sequences += b.inputs.size(0);
     for (double& v : bos) v /= static_cast<double>(std::max<int64_t>(sequences, 1));
     run.fp_metric = sum / static_cast<double>(std::max<int64_t>(count, 1));
+    run.copy_loss = copy_sum / static_cast<double>(std::max<int64_t>(copies, 1));
+    run.bigram_loss = (sum - copy_sum) / static_cast<double>(std::max<int64_t>(count - copies, 1));
     run.bos_attention_per_layer = bos;
     run.bos_attention = mean_of(bos);
   }
@@ -149,6 +169,13 @@ BackcopyRun train_and_measure(const BackcopyStudyOptions& o, AttentionKind kind,
   run.max_inf_norm_no_bos = without_first.max_inf_norm();
   run.tensors = all_positions.summary();
   run.tensors_no_bos = without_first.summary();
+  std::vector<double> attention_kurtosis;
+  for (const TrackedTensorSummary& t : run.tensors) {
+    if (!ends_with(t.name, ".attn")) continue;
+    attention_kurtosis.push_back(t.avg_kurtosis);
+    run.max_inf_norm_attention = std::max(run.max_inf_norm_attention, t.avg_inf_norm);
+  }
+  run.avg_kurtosis_attention = mean_of(attention_kurtosis);
 
   // W8A8: running min-max ranges over a few fresh training batches, then weights (symmetric) and
   // activations (asymmetric), attention scores and probabilities included, fake-quantized.
@@ -210,8 +237,12 @@ BackcopyStudyResult run_backcopy_study(const BackcopyStudyOptions& options,
     };
     vr.fp_metric = mean(&BackcopyRun::fp_metric);
     vr.w8a8_metric = mean(&BackcopyRun::w8a8_metric);
+    vr.copy_loss = mean(&BackcopyRun::copy_loss);
+    vr.bigram_loss = mean(&BackcopyRun::bigram_loss);
     vr.avg_kurtosis = mean(&BackcopyRun::avg_kurtosis);
     vr.max_inf_norm = mean(&BackcopyRun::max_inf_norm);
+    vr.avg_kurtosis_attention = mean(&BackcopyRun::avg_kurtosis_attention);
+    vr.max_inf_norm_attention = mean(&BackcopyRun::max_inf_norm_attention);
     vr.bos_attention = mean(&BackcopyRun::bos_attention);
     vr.avg_kurtosis_no_bos = mean(&BackcopyRun::avg_kurtosis_no_bos);
     vr.max_inf_norm_no_bos = mean(&BackcopyRun::max_inf_norm_no_bos);
@@ -244,20 +275,25 @@ std::string over_seeds(const BackcopyVariantResult& v, double BackcopyRun::*fiel
 
 std::string backcopy_markdown(const BackcopyStudyResult& r) {
   std::ostringstream out;
-  out << "| variant | FP loss | W8A8 loss | avg kurtosis | max inf norm | BOS attention | avg kurtosis (no BOS) | "
-         "max inf norm (no BOS) |\n";
-  out << "|---|---|---|---|---|---|---|---|\n";
+  out << "| variant | FP loss | W8A8 loss | copy / bigram loss | avg kurtosis | max inf norm | attention outputs: "
+         "avg kurtosis | max inf norm | BOS attention | avg kurtosis (no BOS) | max inf norm (no BOS) |\n";
+  out << "|---|---|---|---|---|---|---|---|---|---|---|\n";
   for (const auto& v : r.variants) {
     out << "| " << v.variant << " | " << over_seeds(v, &BackcopyRun::fp_metric, 4) << " | "
-        << over_seeds(v, &BackcopyRun::w8a8_metric, 4) << " | " << over_seeds(v, &BackcopyRun::avg_kurtosis, 2) << " | "
-        << over_seeds(v, &BackcopyRun::max_inf_norm, 2) << " | " << over_seeds(v, &BackcopyRun::bos_attention, 3)
-        << " | " << over_seeds(v, &BackcopyRun::avg_kurtosis_no_bos, 2) << " | "
+        << over_seeds(v, &BackcopyRun::w8a8_metric, 4) << " | " << fixed(v.copy_loss, 3) << " / "
+        << fixed(v.bigram_loss, 3) << " | " << over_seeds(v, &BackcopyRun::avg_kurtosis, 2) << " | "
+        << over_seeds(v, &BackcopyRun::max_inf_norm, 2) << " | "
+        << over_seeds(v, &BackcopyRun::avg_kurtosis_attention, 2) << " | "
+        << over_seeds(v, &BackcopyRun::max_inf_norm_attention, 2) << " | "
+        << over_seeds(v, &BackcopyRun::bos_attention, 3) << " | "
+        << over_seeds(v, &BackcopyRun::avg_kurtosis_no_bos, 2) << " | "
         << over_seeds(v, &BackcopyRun::max_inf_norm_no_bos, 2) << " |\n";
   }
   const BackcopyStudyOptions& o = r.options;
   out << "\nTask: " << r.task << ".\nMetric: " << r.metric << ".\n";
   out << "Settings: " << o.layers << " pre-LN causal blocks, d=" << o.model_size << ", heads=" << o.num_heads
-      << ", ReLU ffn=" << o.ffn_size << ", " << o.steps << " AdamW steps x batch " << o.batch_size << ", lr "
+      << ", ReLU ffn=" << o.ffn_size << (o.bias ? ", with" : ", no") << " biases in the projections and MLP, "
+      << o.steps << " AdamW steps x batch " << o.batch_size << ", lr "
       << o.learning_rate << " (constant), betas (" << o.beta1 << ", " << o.beta2 << "), wd " << o.weight_decay
       << " on weight matrices; seeds " << o.seed << ".." << o.seed + static_cast<uint64_t>(o.seeds) - 1
       << " (mean ± std over seeds); eval " << o.eval_sequences
@@ -271,7 +307,8 @@ std::string backcopy_markdown(const BackcopyStudyResult& r) {
       << " tracked tensors (per block: attention output, attention residual sum, FFN output, block output = the "
          "pre-LayerNorm residual sums): avg kurtosis = mean over tensors of the per-sample Pearson kurtosis averaged "
          "over samples; max inf norm = max over tensors of the per-sample L-inf norm averaged over samples; 'no BOS' "
-         "recomputes both without position 0. BOS attention = mean weight that queries at positions > 0 put on "
+         "recomputes both without position 0; 'attention outputs' takes the attention outputs alone. Copy / bigram "
+         "loss: the FP32 loss at the tokens after a trigger / at the others. BOS attention = mean weight that queries at positions > 0 put on "
          "position 0, averaged over layers.\n";
   return out.str();
 }
@@ -299,6 +336,7 @@ std::string backcopy_json(const BackcopyStudyResult& r) {
                    {"model_size", o.model_size},
                    {"num_heads", o.num_heads},
                    {"ffn_size", o.ffn_size},
+                   {"bias", o.bias},
                    {"vocabulary", o.task.vocabulary},
                    {"triggers", o.task.triggers},
                    {"sequence_length", o.task.sequence_length},
@@ -320,8 +358,12 @@ std::string backcopy_json(const BackcopyStudyResult& r) {
       per_seed.push_back({{"seed", s.seed},
                           {"fp_metric", number(s.fp_metric)},
                           {"w8a8_metric", number(s.w8a8_metric)},
+                          {"copy_loss", number(s.copy_loss)},
+                          {"bigram_loss", number(s.bigram_loss)},
                           {"avg_kurtosis", number(s.avg_kurtosis)},
                           {"max_inf_norm", number(s.max_inf_norm)},
+                          {"avg_kurtosis_attention", number(s.avg_kurtosis_attention)},
+                          {"max_inf_norm_attention", number(s.max_inf_norm_attention)},
                           {"bos_attention", number(s.bos_attention)},
                           {"bos_attention_per_layer", layers},
                           {"avg_kurtosis_no_bos", number(s.avg_kurtosis_no_bos)},
@@ -333,8 +375,12 @@ std::string backcopy_json(const BackcopyStudyResult& r) {
     }
     variants[v.variant] = {{"fp_metric", number(v.fp_metric)},
                            {"w8a8_metric", number(v.w8a8_metric)},
+                           {"copy_loss", number(v.copy_loss)},
+                           {"bigram_loss", number(v.bigram_loss)},
                            {"avg_kurtosis", number(v.avg_kurtosis)},
                            {"max_inf_norm", number(v.max_inf_norm)},
+                           {"avg_kurtosis_attention", number(v.avg_kurtosis_attention)},
+                           {"max_inf_norm_attention", number(v.max_inf_norm_attention)},
                            {"bos_attention", number(v.bos_attention)},
                            {"avg_kurtosis_no_bos", number(v.avg_kurtosis_no_bos)},
                            {"max_inf_norm_no_bos", number(v.max_inf_norm_no_bos)},

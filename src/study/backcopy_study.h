@@ -29,6 +29,7 @@ struct BackcopyStudyOptions {
   int64_t num_heads = 2;
   int64_t ffn_size = 256;
   int64_t layers = 3;
+  bool bias = false;  // biases in the attention projections and the MLP (the protocol has none)
   BackcopyTaskOptions task;
   int64_t eval_sequences = 512;       // held out, shared by every variant and seed
   int64_t calibration_batches = 4;    // fresh training batches (batch_size each), running min-max
@@ -42,6 +43,10 @@ struct BackcopyStudyOptions {
 struct BackcopyRun {
   uint64_t seed = 0;
   double fp_metric = 0, w8a8_metric = 0;  // mean next-token cross-entropy (nats) on the held-out sequences
+  // The FP32 loss split: at the copy positions (the token after a trigger) and at the bigram positions.
+  double copy_loss = 0, bigram_loss = 0;
+  // The outlier statistics over the attention outputs alone ("block<i>.attn").
+  double avg_kurtosis_attention = 0, max_inf_norm_attention = 0;
   double avg_kurtosis = 0, max_inf_norm = 0;
   double avg_kurtosis_no_bos = 0, max_inf_norm_no_bos = 0;
   double bos_attention = 0;  // mean over layers of bos_attention_per_layer
@@ -54,7 +59,9 @@ struct BackcopyVariantResult {
   std::string variant;
   // Means over seeds of the per-seed values.
   double fp_metric = 0, w8a8_metric = 0;
+  double copy_loss = 0, bigram_loss = 0;
   double avg_kurtosis = 0, max_inf_norm = 0;
+  double avg_kurtosis_attention = 0, max_inf_norm_attention = 0;
   double bos_attention = 0;
   double avg_kurtosis_no_bos = 0, max_inf_norm_no_bos = 0;
   std::vector<BackcopyRun> per_seed;

@@ -73,8 +73,14 @@ TEST(BackcopyModel, LaterTokensDoNotChangeEarlierLogits) {
     o.ffn_size = 32;
     o.layers = 2;
     o.association.kind = kind;
+    o.bias = kind == AttentionKind::Clipped;  // the protocol's default is none
     CausalHopfieldLM model(o);
     model->eval();
+    int projection_biases = 0;
+    for (const auto& p : model->named_parameters())
+      if (p.key().find("proj.bias") != std::string::npos || p.key().find("ffn_in.bias") != std::string::npos)
+        ++projection_biases;
+    EXPECT_EQ(projection_biases, o.bias ? 2 * 5 : 0) << attention_kind_name(kind);
     at::NoGradGuard no_grad;
     at::Tensor tokens = at::randint(0, 64, {2, 12}, at::kLong);
     tokens.select(1, 0).fill_(64);
@@ -128,6 +134,21 @@ TEST(BackcopyStudy, TinyRunAveragesOverSeeds) {
     EXPECT_EQ(s.tensors[0].samples, 32);
     ASSERT_EQ(s.bos_attention_per_layer.size(), 2u);
     EXPECT_NE(s.avg_kurtosis, s.avg_kurtosis_no_bos);
+    // The FP32 loss is the copy and bigram losses weighted by their positions, so it lies between them.
+    EXPECT_GT(s.copy_loss, 0.0);
+    EXPECT_GT(s.bigram_loss, 0.0);
+    EXPECT_NE(s.copy_loss, s.bigram_loss);
+    EXPECT_GE(s.fp_metric, std::min(s.copy_loss, s.bigram_loss));
+    EXPECT_LE(s.fp_metric, std::max(s.copy_loss, s.bigram_loss));
+    // The attention-output figures are those of block<i>.attn alone.
+    double kurtosis = 0, inf_norm = 0;
+    for (const auto& t : s.tensors)
+      if (t.name == "block0.attn" || t.name == "block1.attn") {
+        kurtosis += t.avg_kurtosis / 2;
+        inf_norm = std::max(inf_norm, t.avg_inf_norm);
+      }
+    EXPECT_NEAR(s.avg_kurtosis_attention, kurtosis, 1e-9);
+    EXPECT_EQ(s.max_inf_norm_attention, inf_norm);
   }
   EXPECT_NE(backcopy_markdown(r).find("| softmax1 | "), std::string::npos);
   EXPECT_NE(backcopy_markdown(r).find(" ± "), std::string::npos);
