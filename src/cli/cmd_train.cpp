@@ -99,6 +99,8 @@ static vqa::cli::Registrar reg(
       app.add_option("--checkpoint-seconds", o->checkpoint_seconds, "seconds between checkpoints")->capture_default_str();
       app.add_option("--log", o->log_path, "metrics log, JSON lines (default MODEL.metrics.jsonl)");
       app.add_option("--curves", o->curves_path, "PNG of the training curves (default MODEL.curves.png)");
+      app.add_option("--log-seconds", o->log_seconds, "seconds between progress lines and loss records (0: every step)")
+          ->capture_default_str();
       app.add_option("--attention", *attention, "association of every attention: softmax1|softmax|clipped|gated")
           ->check(CLI::IsMember({"softmax1", "softmax", "clipped", "gated"}))->capture_default_str();
       app.add_option("--model-size", o->model.parser.model_size, "width of the program model")->capture_default_str();
@@ -110,17 +112,22 @@ static vqa::cli::Registrar reg(
       app.add_flag("!--no-phrase-pointers", o->model.phrase_pointers,
                    "read phrases word by word and write their filters token by token");
       auto nproc = std::make_shared<int>(1);
-      app.add_option("--nproc", *nproc, "GQA: data-parallel over this many local processes (c10d/Gloo)")
+      app.add_option("--nproc", *nproc, "data-parallel over this many local processes (c10d/Gloo)")
           ->check(CLI::Range(1, 1024))->capture_default_str();
-      app.add_option("--world", gqa->distributed.world, "GQA, multi-host: processes in all (with --rank, --master)");
-      app.add_option("--rank", gqa->distributed.rank, "GQA, multi-host: this process's rank (0 serves --master)");
-      app.add_option("--master", gqa->distributed.master, "GQA, multi-host: ADDR:PORT of rank 0's TCP store");
+      app.add_option("--world", gqa->distributed.world, "multi-host: processes in all (with --rank, --master)");
+      app.add_option("--rank", gqa->distributed.rank, "multi-host: this process's rank (0 serves --master)");
+      app.add_option("--master", gqa->distributed.master, "multi-host: ADDR:PORT of rank 0's TCP store");
       app.callback([o, attention, programs_from, finetune, dataset, gqa, gqa_steps, nproc, &app] {
         const bool distributed = *nproc > 1 || app.get_option("--world")->count() > 0 ||
                                  app.get_option("--rank")->count() > 0 || app.get_option("--master")->count() > 0;
-        if (distributed && *dataset != "gqa")
-          throw std::runtime_error("--nproc/--world: data-parallel training covers --dataset gqa (CLEVR training runs in "
-                                   "one process)");
+        if (distributed && finetune->steps > 0)
+          throw std::runtime_error("--finetune-vision: runs in one process (fine-tune after the data-parallel run, "
+                                   "with --resume)");
+        if (distributed && !programs_from->empty())
+          throw std::runtime_error("--programs-from: joins two models in one process (no --nproc/--world)");
+        if (distributed && *dataset != "gqa" && o->model.scene == "vision" && o->vision_path.empty() && !o->resume)
+          throw std::runtime_error("--scene vision over several processes: train the scene parser first (vqa "
+                                   "train-vision) and give it with --vision");
         if (*nproc > 1) {
           if (app.get_option("--world")->count() || app.get_option("--rank")->count() || app.get_option("--master")->count())
             throw std::runtime_error("--nproc starts its processes itself: --world, --rank and --master go without it");
@@ -158,6 +165,7 @@ static vqa::cli::Registrar reg(
           gqa->threads = o->threads;
           gqa->resume = o->resume;
           gqa->checkpoint_seconds = o->checkpoint_seconds;
+          if (given("--log-seconds")) gqa->log_seconds = o->log_seconds;
           gqa->log_path = o->log_path;
           gqa->curves_path = o->curves_path;
           vqa::model::checkTrainGqaOptions(*gqa);
@@ -198,9 +206,13 @@ static vqa::cli::Registrar reg(
         }
         // A resumed run whose fine-tuning stage has begun continues that stage (the earlier stages are done).
         const bool in_finetune = o->resume && std::filesystem::exists(o->out_path + ".finetune.bin");
+        if (in_finetune && gqa->distributed.world > 1)
+          throw std::runtime_error("--resume: " + o->out_path + " is in its fine-tuning stage, which runs in one process");
         if (!in_finetune && !programs_from->empty()) vqa::model::joinSceneParser(*o, *programs_from, std::cerr);
         if (!in_finetune && programs_from->empty()) {
+          o->distributed = gqa->distributed;
           const auto r = vqa::model::trainQaModel(*o, std::cerr);
+          if (o->distributed.rank != 0) return;  // rank 0 reports
           std::printf("train: %lld steps (from %lld) in %.1f s; model %s\n", static_cast<long long>(r.steps),
                       static_cast<long long>(r.start_step), r.seconds, o->out_path.c_str());
           if (r.last_validation.is_object())

@@ -32,6 +32,7 @@
 #include "model/qa_data.h"
 #include "program/concepts.h"
 #include "training/adamw.h"
+#include "training/distributed.h"
 #include "training/model_file.h"
 #include "training/training_log.h"
 #include "vision/trainer.h"
@@ -207,6 +208,7 @@ void checkTrainQaOptions(const TrainQaOptions& o) {
   range("--stop-at", static_cast<double>(o.stop_at), 0, 1e9);
   range("--threads", o.threads, 1, 256);
   range("--checkpoint-seconds", o.checkpoint_seconds, 1, 1e6);
+  range("--log-seconds", o.log_seconds, 0, 1e6);
   range("--val-questions", o.val_questions, 0, 1e7);
   range("--model-size", static_cast<double>(o.model.parser.model_size), 8, 4096);
   range("--heads", static_cast<double>(o.model.parser.num_heads), 1, 64);
@@ -219,9 +221,47 @@ void checkTrainQaOptions(const TrainQaOptions& o) {
   if (o.model.scene != "vision" && !o.vision_path.empty()) throw std::runtime_error("--vision: needs --scene vision");
   range("--vision-steps", static_cast<double>(o.vision_steps), 1, 1e8);
   if (o.programs == 0 && o.rounds == 0) throw std::runtime_error("--programs 0 --rounds 0: nothing to learn from");
+  if (o.answer_loss > 0 && o.model.phrase_pointers)
+    throw std::runtime_error("--answer-loss: needs --no-phrase-pointers (the soft executor runs module tokens, and "
+                             "phrase pointers are not)");
 }
 
 namespace {
+// Every process decoded the programs of some questions (`mine`: `per_question` each, the other questions' slots
+// empty); afterwards each process holds every question's programs. The slots of a question are filled by one process only, so sums are copies.
+void shareDecoded(training::DataParallel& group, std::vector<std::vector<program::DecodedProgram>>& decoded,
+                  const std::vector<bool>& mine, int64_t per_question) {
+  if (group.world() == 1) return;
+  const int64_t questions = static_cast<int64_t>(decoded.size());
+  at::Tensor lengths = at::zeros({questions, per_question}, at::kLong);
+  at::Tensor log_p = at::zeros({questions, per_question}, at::kDouble);
+  auto length_of = lengths.accessor<int64_t, 2>();
+  auto log_p_of = log_p.accessor<double, 2>();
+  for (int64_t q = 0; q < questions; ++q)
+    for (int64_t k = 0; mine[q] && k < per_question; ++k) {
+      length_of[q][k] = static_cast<int64_t>(decoded[q][k].steps.size());
+      log_p_of[q][k] = decoded[q][k].log_probability;
+    }
+  group.sumInPlace(lengths);
+  group.sumInPlace(log_p);
+  const int64_t longest = questions ? std::max<int64_t>(1, lengths.max().item<int64_t>()) : 1;
+  at::Tensor steps = at::zeros({questions, per_question, longest}, at::kInt);
+  auto step_of = steps.accessor<int, 3>();
+  for (int64_t q = 0; q < questions; ++q)
+    for (int64_t k = 0; mine[q] && k < per_question; ++k)
+      for (size_t t = 0; t < decoded[q][k].steps.size(); ++t) step_of[q][k][static_cast<int64_t>(t)] = decoded[q][k].steps[t];
+  group.sumInPlace(steps);
+  for (int64_t q = 0; q < questions; ++q) {
+    if (mine[q]) continue;
+    decoded[q].assign(static_cast<size_t>(per_question), program::DecodedProgram());
+    for (int64_t k = 0; k < per_question; ++k) {
+      program::DecodedProgram& d = decoded[q][k];
+      d.log_probability = log_p_of[q][k];
+      for (int64_t t = 0; t < length_of[q][k]; ++t) d.steps.push_back(step_of[q][k][t]);
+    }
+  }
+}
+
 // The scene parser of a --scene vision model: from --vision, or trained here on the data's annotations.
 vision::SceneParser sceneParserFor(const TrainQaOptions& o, std::ostream& log) {
   std::string path = o.vision_path;
@@ -261,13 +301,19 @@ void joinSceneParser(const TrainQaOptions& o, const std::string& programs_from, 
   log << "train: " << o.out_path << " = the programs of " << programs_from << " + that scene parser\n";
 }
 
-TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
+TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& progress_log) {
   TrainQaOptions o = options;
   checkTrainQaOptions(o);
   if (o.log_path.empty()) o.log_path = o.out_path + ".metrics.jsonl";
   if (o.curves_path.empty()) o.curves_path = o.out_path + ".curves.png";
+  training::DataParallel group(o.distributed);
+  if (o.batch_size < group.world())
+    throw std::runtime_error("--batch-size: " + std::to_string(o.batch_size) + " is smaller than the " +
+                             std::to_string(group.world()) + " processes");
+  std::ostream silent(nullptr);  // the other ranks print nothing
+  std::ostream& log = group.leader() ? progress_log : silent;
   hopfield::set_compute_threads(o.threads);
-  const bool terminal = &log == &std::cerr && isatty(fileno(stderr));
+  const bool terminal = group.leader() && &progress_log == &std::cerr && isatty(fileno(stderr));
   const auto t0 = std::chrono::steady_clock::now();
   double elapsed_before = 0;  // training seconds of the earlier processes of a resumed run
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
@@ -327,7 +373,12 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
     model = std::make_unique<EngineModel>(program::QuestionTokenizer::build(texts), o.model);
   }
   EngineModel& m = *model;
-  if (m.options.scene == "vision" && !m.vision) m.vision = sceneParserFor(o, log);
+  if (m.options.scene == "vision" && !m.vision) {
+    if (group.world() > 1 && o.vision_path.empty())
+      throw std::runtime_error("--scene vision over several processes: train the scene parser first (vqa train-vision) "
+                               "and give it with --vision");
+    m.vision = sceneParserFor(o, log);
+  }
   const int64_t max_program = m.options.parser.max_program_tokens;
   std::vector<std::vector<int>> gold_targets(gold.size());  // as the parser writes them
   for (size_t k = 0; k < gold.size(); ++k) {
@@ -368,19 +419,26 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
   const int64_t warm_total = o.programs > 0 ? o.warm_steps : 0;
   const int64_t total = warm_total + static_cast<int64_t>(o.rounds) * o.round_steps;
   m.parser->train();
+  group.broadcastModule(*m.parser);  // every process starts from rank 0's weights
   training::AdamW optimizer(*m.parser, o.weight_decay, 0.9, 0.98);
   if (resumed.header.is_object()) optimizer.load(resumed, start);
   const SoftScene scenes = SoftScene::fromSceneGraph(data.scenes);
   const SoftExecutor executor;
 
-  std::vector<nlohmann::json> history = training::trimLog(o.log_path, start);
-  std::ofstream metrics(o.log_path, std::ios::app);
+  std::vector<nlohmann::json> history;
+  std::ofstream metrics;
+  if (group.leader()) {
+    history = training::trimLog(o.log_path, start);
+    metrics.open(o.log_path, std::ios::app);
+  }
   auto record = [&](nlohmann::json j) {
+    if (!group.leader()) return;
     metrics << j.dump() << "\n" << std::flush;
     history.push_back(std::move(j));
   };
   auto say = [&](const std::string& line) { log << (terminal ? "\r\033[K" : "") << line << "\n" << std::flush; };
   auto checkpoint = [&](int64_t step) {
+    if (!group.leader()) return;
     nlohmann::json t = {{"step", step}, {"total_steps", total}, {"searched_rounds", searched}, {"split", o.split},
                         {"elapsed_seconds", run_seconds()},
                         {"programs", o.programs}, {"qa_fraction", o.qa_fraction}, {"warm_steps", o.warm_steps},
@@ -395,6 +453,7 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
     saveEngineModel(o.out_path, m, t, extra);
   };
   auto drawCurves = [&] {
+    if (!group.leader()) return;
     training::CurveSeries loss{"blue: log10 loss", {}, 0, 1, true, 200, 80, 0};
     training::CurveSeries acc{"red: val accuracy", {}, 0, 1, false, 0, 0, 200};
     training::CurveSeries exact{"green: val program exact-match", {}, 0, 1, false, 0, 150, 0};
@@ -413,7 +472,7 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
   TrainQaResult result;
   result.start_step = start;
   auto runValidation = [&](int64_t step, const char* when) {
-    if (!validating) return;
+    if (!validating || !group.leader()) return;
     nlohmann::json v = validate(m, val, o.val_questions);
     m.parser->train();
     result.last_validation = v;
@@ -486,23 +545,35 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
           group_of.push_back(g);
         }
       // Fewer questions per chunk when each brings many samples, so a chunk's programs stay a bounded batch.
+      // Over several processes each decodes every world-th chunk (a chunk's sampling seed is its own), then all
+      // share the programs, so every process considers the same candidates as one process would.
       const size_t chunk = std::max<size_t>(1, 2304 / static_cast<size_t>(1 + samples));
-      for (size_t start_q = 0; start_q < questions.size(); start_q += chunk) {
+      std::vector<std::vector<program::DecodedProgram>> decoded(questions.size());  // greedy, then the samples
+      std::vector<bool> mine(questions.size(), false);
+      for (size_t start_q = 0, c = 0; start_q < questions.size(); start_q += chunk, ++c) {
+        if (static_cast<int>(c % static_cast<size_t>(group.world())) != group.rank()) continue;
         const size_t end_q = std::min(questions.size(), start_q + chunk);
         if (progress) progress->set(static_cast<int64_t>(static_cast<double>(start_q) / questions.size() * count));
         std::vector<std::string> texts;
         for (size_t k = start_q; k < end_q; ++k) texts.push_back(data.questions[sel.qa[order[questions[k]]]].question);
-        const auto greedy = m.parse(texts, 128);
+        auto greedy = m.parse(texts, 128);
         std::vector<program::DecodedProgram> sampled;
         if (samples > 0) sampled = m.parse(texts, 128, samples, seed + start_q, o.temperature);
         for (size_t n = start_q; n < end_q; ++n) {
-          const size_t local = n - start_q, g = group_of[n];
-          const bool first = n == 0 || group_of[n - 1] != g;
-          auto consider = [&](const program::DecodedProgram& d, bool greedy_of_first) {
-            if (seen[g].insert(d.steps).second) candidates[g].push_back({d.steps, d.log_probability, greedy_of_first});
-          };
-          consider(greedy[local], first);
-          for (int64_t s = 0; s < samples; ++s) consider(sampled[local * static_cast<size_t>(samples) + s], false);
+          const size_t local = n - start_q;
+          mine[n] = true;
+          decoded[n].push_back(std::move(greedy[local]));
+          for (int64_t s = 0; s < samples; ++s)
+            decoded[n].push_back(std::move(sampled[local * static_cast<size_t>(samples) + s]));
+        }
+      }
+      shareDecoded(group, decoded, mine, 1 + samples);
+      for (size_t n = 0; n < questions.size(); ++n) {
+        const size_t g = group_of[n];
+        const bool first = n == 0 || group_of[n - 1] != g;
+        for (size_t k = 0; k < decoded[n].size(); ++k) {
+          const program::DecodedProgram& d = decoded[n][k];
+          if (seen[g].insert(d.steps).second) candidates[g].push_back({d.steps, d.log_probability, k == 0 && first});
         }
       }
       return questions.size();
@@ -558,20 +629,50 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
     const uint64_t seed = o.seed * 1000003ull + static_cast<uint64_t>(round) * 7919ull;
     const size_t decoded = decode(all_groups, K, seed, &progress);
     progress.finish();
+    // Over several processes each assigns every world-th group (assign reads and writes only its group's
+    // candidates and pseudo-programs); the counts are summed and the pseudo-programs shared afterwards.
+    auto owns = [&](size_t g) { return static_cast<int>(g % static_cast<size_t>(group.world())) == group.rank(); };
     std::vector<int64_t> found_in(groups.size());
-    std::vector<size_t> short_groups;  // groups where some question has no pseudo-program
+    auto shareFound = [&] {  // each group's count from its owner
+      at::Tensor t = at::zeros({static_cast<int64_t>(groups.size())}, at::kLong);
+      for (size_t g = 0; g < groups.size(); ++g)
+        if (owns(g)) t[static_cast<int64_t>(g)] = found_in[g];
+      group.sumInPlace(t);
+      for (size_t g = 0; g < groups.size(); ++g) found_in[g] = t[static_cast<int64_t>(g)].item<int64_t>();
+    };
     for (size_t g = 0; g < groups.size(); ++g) {
+      if (!owns(g)) continue;
       const auto [found, greedy] = assign(g);
       found_in[g] = found;
       greedy_right += greedy;
-      if (found < static_cast<int64_t>(groups[g]->size())) short_groups.push_back(g);
     }
+    if (group.world() > 1) {
+      shareFound();
+      greedy_right = static_cast<int64_t>(std::llround(group.sum(static_cast<double>(greedy_right))));
+    }
+    std::vector<size_t> short_groups;  // groups where some question has no pseudo-program
+    for (size_t g = 0; g < groups.size(); ++g)
+      if (found_in[g] < static_cast<int64_t>(groups[g]->size())) short_groups.push_back(g);
     // The wide pass: the groups left short are sampled again, many more programs per question (their right
     // program is rarely one the model already prefers: a phrasing it has not learnt yet).
     size_t wide_decoded = 0;
     if (o.wide_samples > 0 && !short_groups.empty()) {
       wide_decoded = decode(short_groups, o.wide_samples, seed ^ 0x9E3779B97F4A7C15ull, nullptr);
-      for (size_t g : short_groups) found_in[g] = assign(g).first;
+      for (size_t g : short_groups)
+        if (owns(g)) found_in[g] = assign(g).first;
+      if (group.world() > 1) shareFound();
+    }
+    if (group.world() > 1) {
+      // Each question's pseudo-program from the owner of its group; the questions outside this round's search
+      // are alike everywhere and come from rank 0.
+      std::vector<bool> from_me(memory.size(), group.leader());
+      for (size_t g = 0; g < groups.size(); ++g)
+        for (size_t member : *groups[g]) from_me[order[member]] = owns(g);
+      at::Tensor shared = memoryTensor(memory, max_program);
+      for (size_t k = 0; k < memory.size(); ++k)
+        if (!from_me[k]) shared[static_cast<int64_t>(k)].zero_();
+      group.sumInPlace(shared);
+      memory = memoryFromTensor(shared);
     }
     for (int64_t f : found_in) found_now += f;
     int64_t with_program = 0;
@@ -622,8 +723,12 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
     std::vector<const std::vector<std::vector<int>>*> batch_chains;
     std::vector<int64_t> batch_scenes, batch_answers;
     std::vector<std::vector<int>> targets(static_cast<size_t>(o.batch_size));
-    for (int b = 0; b < o.batch_size; ++b) {
-      const size_t k = pool[pick(random)];
+    std::vector<size_t> drawn(static_cast<size_t>(o.batch_size));
+    for (size_t& k : drawn) k = pool[pick(random)];
+    // This process's share of the global batch; the losses are the global batch's (summed over the processes).
+    const auto [first, end] = group.share(drawn.size());
+    for (size_t b = first; b < end; ++b) {
+      const size_t k = drawn[b];
       targets[b] = k < warm_count ? gold_targets[k] : memory[k - warm_count];
       batch_ids.push_back(ids[k]);
       programs.push_back(&targets[b]);
@@ -638,7 +743,8 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
     // -log of the probability of the accepted outputs, averaged over the steps that are not padding.
     const at::Tensor log_p = at::log_softmax(logits, -1).masked_fill(batch.accepted.logical_not(), -1e9);
     const at::Tensor running = batch.targets.ne(kPadToken).to(logits.scalar_type());
-    const at::Tensor program_loss = -(at::logsumexp(log_p, -1) * running).sum() / running.sum().clamp_min(1);
+    const double counted = group.sum(running.sum().item<double>());
+    const at::Tensor program_loss = -(at::logsumexp(log_p, -1) * running).sum() / std::max(1.0, counted);
     at::Tensor loss = program_loss;
     at::Tensor answer_loss = at::zeros({}, logits.options());
     if (o.answer_loss > 0) {
@@ -648,20 +754,21 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& log) {
       const at::Tensor tokens = at::softmax(logits, -1) * step_runs + pad * (1 - step_runs);
       const SoftExecution r = executor.run(tokens, selectScenes(scenes, batch.scene_index));
       const at::Tensor p = r.answer.gather(1, batch.answer.unsqueeze(1)).squeeze(1);
-      answer_loss = -at::log(p.clamp_min(1e-6)).mean();
+      answer_loss = -at::log(p.clamp_min(1e-6)).sum() / static_cast<double>(o.batch_size);
       loss = loss + o.answer_loss * answer_loss;
     }
     optimizer.zeroGrad();
     loss.backward();
+    group.sumGradients(*m.parser);
     const double lr = training::warmupCosine(o.learning_rate, step, total, std::min<int64_t>(100, total / 10), 0.05);
     if (!std::isfinite(optimizer.step(lr, 1.0))) ++skipped_steps;
-    const double value = loss.item<double>();
+    const double value = group.sum(loss.item<double>());
     if (!std::isfinite(value))
       throw std::runtime_error("train: the loss became " + std::to_string(value) + " at step " + std::to_string(step) +
                                " (try a lower --lr)");
     sum_loss += value;
-    sum_program += program_loss.item<double>();
-    sum_answer += answer_loss.item<double>();
+    sum_program += group.sum(program_loss.item<double>());
+    sum_answer += group.sum(answer_loss.item<double>());
     ++window;
 
     const int64_t done = step + 1;

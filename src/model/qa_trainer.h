@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "model/engine_model.h"
+#include "training/distributed.h"
 
 namespace vqa::model {
 
@@ -51,6 +52,9 @@ struct TrainQaOptions {
   // The program search still runs on the annotated scenes of the training split.
   std::string vision_path;
   int64_t vision_steps = 2000;  // steps of that scene parser training
+  // Data-parallel over processes (world > 1): each takes its share of every batch and of every round's search,
+  // rank 0 validates, logs and writes OUT. A --scene vision run needs its scene parser given (--vision).
+  training::DistributedOptions distributed;
   EngineModelOptions model = [] {
     EngineModelOptions m;
     m.parser.max_program_tokens = 32;  // CLEVR's longest program is 25 tokens in postfix order, plus <end>

@@ -20,6 +20,7 @@
 #include "model/qa_data.h"
 #include "model/qa_trainer.h"
 #include "test_support.h"
+#include "training/distributed.h"
 #include "training/model_file.h"
 
 namespace vqa::model {
@@ -247,6 +248,75 @@ TEST(QaCommands, BadDataAndModelsAreOneLineErrorsAndOddQuestionsAreAnswered) {
   r = runVqa("train --data " + data + " --out " + dir + "/cut.bin --resume" + small);
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(errorLine(r).find("cut.bin"), std::string::npos) << errorLine(r);
+}
+
+// Data-parallel training: two local processes, each with half of every global batch and every other chunk of
+// each round's search, train the model one process trains (dropout off: masks are drawn per process).
+TEST(QaDistributed, TwoProcessesTrainAsOneThroughTheSearchRounds) {
+  if (!vqa::training::distributedAvailable()) GTEST_SKIP() << "this build has no c10d/Gloo (libgloo-dev)";
+  const std::string dir = vqa::testing::scratchDir();
+  const std::string data = makeDataset(dir, 30, 10);
+  const std::string settings = "train --data " + data + " --programs 60 --warm-steps 10 --rounds 2 --round-steps 8"
+                               " --samples 3 --wide-samples 4 --batch-size 16 --model-size 32 --heads 4 --layers 1"
+                               " --dropout 0 --val-questions 20 --threads 1 --seed 3 --log-seconds 0";
+  const std::string common = settings + " --scene oracle";
+  auto r = runVqa(common + " --out " + dir + "/one.bin");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  r = runVqa(common + " --out " + dir + "/two.bin --nproc 2");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  // Rank 0 alone reports and writes.
+  EXPECT_NE(r.out.find("train: 26 steps"), std::string::npos) << r.out;
+  EXPECT_EQ(r.out.find("train: 26 steps"), r.out.rfind("train: 26 steps")) << r.out;
+  // The same searches (what they found) and validations, the same loss at every step.
+  auto records = [](const std::string& path) {
+    std::ifstream in(path);
+    std::string line;
+    std::vector<nlohmann::json> searches, validations;
+    std::vector<double> losses;
+    while (std::getline(in, line)) {
+      auto j = nlohmann::json::parse(line);
+      if (j.contains("search")) {
+        j["search"].erase("seconds");
+        searches.push_back(j["search"]);
+      }
+      if (j.contains("val")) validations.push_back(j["val"]);
+      if (j.contains("loss")) losses.push_back(j["loss"].get<double>());
+    }
+    return std::tuple{searches, validations, losses};
+  };
+  const auto [searches_one, val_one, losses_one] = records(dir + "/one.bin.metrics.jsonl");
+  const auto [searches_two, val_two, losses_two] = records(dir + "/two.bin.metrics.jsonl");
+  ASSERT_EQ(searches_one.size(), 2u);
+  EXPECT_GT(searches_one.back()["found"].get<double>(), 0.0);
+  EXPECT_EQ(searches_two, searches_one);
+  EXPECT_EQ(val_two, val_one);
+  ASSERT_EQ(losses_one.size(), 26u);
+  ASSERT_EQ(losses_two.size(), 26u);
+  for (size_t k = 0; k < losses_one.size(); ++k) EXPECT_NEAR(losses_two[k], losses_one[k], 1e-5 * losses_one[k]) << k;
+  const auto a = training::readModelFile(dir + "/one.bin", kEngineModelKind, kEngineModelFormatVersion);
+  const auto b = training::readModelFile(dir + "/two.bin", kEngineModelKind, kEngineModelFormatVersion);
+  ASSERT_EQ(a.tensors.size(), b.tensors.size());
+  for (size_t k = 0; k < a.tensors.size(); ++k) {
+    ASSERT_EQ(a.tensors[k].first, b.tensors[k].first);
+    if (a.tensors[k].first == "memory")  // the pseudo-programs
+      EXPECT_TRUE(at::equal(a.tensors[k].second, b.tensors[k].second));
+    else
+      EXPECT_TRUE(at::allclose(a.tensors[k].second, b.tensors[k].second, 1e-4, 1e-5)) << a.tensors[k].first;
+  }
+
+  // What runs in one process only: one line each, nothing written.
+  r = runVqa(settings + " --out " + dir + "/never.bin --nproc 2 --scene vision --finetune-vision 5");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(errorLine(r).find("--finetune-vision: runs in one process"), std::string::npos) << r.err;
+  r = runVqa(settings + " --out " + dir + "/never.bin --world 2 --rank 1 --master 127.0.0.1:1 --programs-from " + dir +
+             "/one.bin --scene vision");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(errorLine(r).find("--programs-from: joins two models in one process"), std::string::npos) << r.err;
+  r = runVqa(settings + " --out " + dir + "/never.bin --nproc 2 --scene vision");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(errorLine(r).find("train the scene parser first (vqa train-vision) and give it with --vision"),
+            std::string::npos) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir + "/never.bin"));
 }
 
 }  // namespace
