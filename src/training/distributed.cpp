@@ -75,7 +75,7 @@ DataParallel::DataParallel(const DistributedOptions& o) : rank_(o.rank), world_(
     store_options.waitWorkers = true;
     store_options.timeout = std::chrono::seconds(o.timeout_seconds);
     auto store = c10::make_intrusive<c10d::TCPStore>(host, store_options);
-    auto options = c10d::ProcessGroupGloo::Options::create(std::chrono::seconds(o.timeout_seconds));
+    auto options = c10d::ProcessGroupGloo::Options::create(std::chrono::seconds(o.collective_timeout_seconds));
     options->devices.push_back(c10d::ProcessGroupGloo::createDeviceForHostname(host));
     options->threads = 1;
     group_ = std::make_unique<Group>();

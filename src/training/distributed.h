@@ -21,7 +21,10 @@ struct DistributedOptions {
   int world = 1;       // processes in all
   int rank = 0;        // this process, 0 .. world - 1
   std::string master;  // ADDR:PORT of rank 0's TCP store (world > 1)
-  int timeout_seconds = 120;
+  int timeout_seconds = 120;  // to form the group (every process must arrive)
+  // How long a collective waits for the slowest process: rank 0 validates and writes checkpoints while the others
+  // wait at the next one.
+  int collective_timeout_seconds = 1800;
 };
 
 // Whether this build has c10d's Gloo backend (without it only world 1 works).
