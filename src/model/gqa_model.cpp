@@ -135,7 +135,7 @@ void checkTrainGqaOptions(const TrainGqaOptions& o) {
   training::checkOptionRange("--val-every", static_cast<double>(o.val_every), 0, 1e9);
   training::checkOptionRange("--threads", o.threads, 1, 256);
   training::checkOptionRange("--checkpoint-seconds", o.checkpoint_seconds, 1, 1e6);
-  training::checkOptionRange("--log-seconds", o.log_seconds, 0, 1e6);
+  training::checkOptionRange("--log-seconds", o.log_seconds, 0, 1e9);
   training::checkOptionRange("--model-size", static_cast<double>(o.parser.model_size), 8, 4096);
   training::checkOptionRange("--heads", static_cast<double>(o.parser.num_heads), 1, 64);
   training::checkOptionRange("--layers", static_cast<double>(o.parser.encoder_layers), 1, 24);

@@ -208,7 +208,7 @@ void checkTrainQaOptions(const TrainQaOptions& o) {
   range("--stop-at", static_cast<double>(o.stop_at), 0, 1e9);
   range("--threads", o.threads, 1, 256);
   range("--checkpoint-seconds", o.checkpoint_seconds, 1, 1e6);
-  range("--log-seconds", o.log_seconds, 0, 1e6);
+  range("--log-seconds", o.log_seconds, 0, 1e9);
   range("--val-questions", o.val_questions, 0, 1e7);
   range("--model-size", static_cast<double>(o.model.parser.model_size), 8, 4096);
   range("--heads", static_cast<double>(o.model.parser.num_heads), 1, 64);
