@@ -216,11 +216,8 @@ TrainGqaResult trainGqaModel(const TrainGqaOptions& options, std::ostream& progr
   if (o.log_path.empty()) o.log_path = o.out_path + ".metrics.jsonl";
   if (o.curves_path.empty()) o.curves_path = o.out_path + ".curves.png";
   training::DataParallel group(o.distributed);
-  if (o.batch_size < group.world())
-    throw std::runtime_error("--batch-size: " + std::to_string(o.batch_size) + " is smaller than the " +
-                             std::to_string(group.world()) + " processes");
-  std::ostream silent(nullptr);  // the other ranks print nothing
-  std::ostream& log = group.leader() ? progress_log : silent;
+  group.checkBatch(o.batch_size);
+  std::ostream& log = group.leaderLog(progress_log);
   hopfield::set_compute_threads(o.threads);
   const auto started = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count(); };

@@ -307,11 +307,8 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& progress
   if (o.log_path.empty()) o.log_path = o.out_path + ".metrics.jsonl";
   if (o.curves_path.empty()) o.curves_path = o.out_path + ".curves.png";
   training::DataParallel group(o.distributed);
-  if (o.batch_size < group.world())
-    throw std::runtime_error("--batch-size: " + std::to_string(o.batch_size) + " is smaller than the " +
-                             std::to_string(group.world()) + " processes");
-  std::ostream silent(nullptr);  // the other ranks print nothing
-  std::ostream& log = group.leader() ? progress_log : silent;
+  group.checkBatch(o.batch_size);
+  std::ostream& log = group.leaderLog(progress_log);
   hopfield::set_compute_threads(o.threads);
   const bool terminal = group.leader() && &progress_log == &std::cerr && isatty(fileno(stderr));
   const auto t0 = std::chrono::steady_clock::now();
@@ -634,11 +631,12 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& progress
     auto owns = [&](size_t g) { return static_cast<int>(g % static_cast<size_t>(group.world())) == group.rank(); };
     std::vector<int64_t> found_in(groups.size());
     auto shareFound = [&] {  // each group's count from its owner
-      at::Tensor t = at::zeros({static_cast<int64_t>(groups.size())}, at::kLong);
+      std::vector<int64_t> mine(groups.size(), 0);
       for (size_t g = 0; g < groups.size(); ++g)
-        if (owns(g)) t[static_cast<int64_t>(g)] = found_in[g];
-      group.sumInPlace(t);
-      for (size_t g = 0; g < groups.size(); ++g) found_in[g] = t[static_cast<int64_t>(g)].item<int64_t>();
+        if (owns(g)) mine[g] = found_in[g];
+      at::Tensor t = at::from_blob(mine.data(), {static_cast<int64_t>(mine.size())}, at::kLong);
+      group.sumInPlace(t);  // in place, into `mine`
+      found_in = mine;
     };
     for (size_t g = 0; g < groups.size(); ++g) {
       if (!owns(g)) continue;
@@ -668,9 +666,10 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& progress
       std::vector<bool> from_me(memory.size(), group.leader());
       for (size_t g = 0; g < groups.size(); ++g)
         for (size_t member : *groups[g]) from_me[order[member]] = owns(g);
-      at::Tensor shared = memoryTensor(memory, max_program);
+      std::vector<std::vector<int>> mine(memory.size());
       for (size_t k = 0; k < memory.size(); ++k)
-        if (!from_me[k]) shared[static_cast<int64_t>(k)].zero_();
+        if (from_me[k]) mine[k] = memory[k];
+      at::Tensor shared = memoryTensor(mine, max_program);
       group.sumInPlace(shared);
       memory = memoryFromTensor(shared);
     }

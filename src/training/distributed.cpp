@@ -92,6 +92,12 @@ DataParallel::DataParallel(const DistributedOptions& o) : rank_(o.rank), world_(
 
 DataParallel::~DataParallel() = default;
 
+void DataParallel::checkBatch(int batch_size) const {
+  if (batch_size < world_)
+    throw std::runtime_error("--batch-size: " + std::to_string(batch_size) + " is smaller than the " +
+                             std::to_string(world_) + " processes");
+}
+
 std::pair<size_t, size_t> DataParallel::share(size_t n) const {
   const size_t w = static_cast<size_t>(world_), r = static_cast<size_t>(rank_);
   return {n * r / w, n * (r + 1) / w};

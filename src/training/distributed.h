@@ -7,6 +7,7 @@
 
 #include <cstddef>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <utility>
 #include <vector>
@@ -42,6 +43,11 @@ class DataParallel {
   int rank() const { return rank_; }
   int world() const { return world_; }
   bool leader() const { return rank_ == 0; }
+  // Throws std::runtime_error("--batch-size: ...") when a global batch of `batch_size` rows leaves a process
+  // without any.
+  void checkBatch(int batch_size) const;
+  // `log` on rank 0; a stream that prints nothing on the other ranks.
+  std::ostream& leaderLog(std::ostream& log) { return leader() ? log : silent_; }
 
   // This process's rows [begin, end) of a global batch of n rows (contiguous shares, in rank order).
   std::pair<size_t, size_t> share(size_t n) const;
@@ -57,6 +63,7 @@ class DataParallel {
   struct Group;
   int rank_ = 0, world_ = 1;
   std::unique_ptr<Group> group_;
+  std::ostream silent_{nullptr};
 };
 
 // Runs the command `argv` (argv[0] the executable) as `nproc` local processes, each with `--rank R --world N
