@@ -21,6 +21,7 @@ namespace {
 struct EvalScenesArgs {
   std::string model, data, split = "val", scenes, questions, json;
   int threads = 1, loader_threads = 2, batch_size = 8, max_images = 0;
+  double detection_threshold = 0;  // 0: the model's
   bool allow_missing = false;
 };
 }  // namespace
@@ -40,6 +41,8 @@ static vqa::cli::Registrar reg(
       app.add_option("--batch-size", a->batch_size, "images per forward pass")->capture_default_str();
       app.add_option("--threads", a->threads, "torch intra-op threads")->capture_default_str();
       app.add_option("--loader-threads", a->loader_threads, "image decoding threads")->capture_default_str();
+      app.add_option("--detection-threshold", a->detection_threshold,
+                     "existence probability a peak needs to count as an object (default: the model's)");
       app.add_option("--json", a->json, "also write the results as JSON")->type_name("FILE");
       app.callback([a] {
         vqa::cli::checkPlainName("--split", a->split);
@@ -55,6 +58,13 @@ static vqa::cli::Registrar reg(
         if (!a->json.empty()) vqa::cli::checkOutputFile("--json", a->json);
         vqa::hopfield::set_compute_threads(a->threads);
         auto loaded = vqa::vision::loadSceneParser(a->model);
+        if (a->detection_threshold != 0) {
+          try {
+            loaded.parser->setDetectionThreshold(a->detection_threshold);
+          } catch (const std::exception& e) {
+            throw std::runtime_error(std::string("--detection-threshold: ") + e.what());
+          }
+        }
         auto data = vqa::vision::openSceneDataset(a->data, a->split, a->scenes, a->allow_missing);
         if (data.records.empty()) throw std::runtime_error(data.scenes_path + ": no scene record has its image");
         vqa::vision::EvaluateOptions eo;

@@ -262,6 +262,7 @@ nlohmann::json evaluateSceneParser(SceneParser& parser, const SceneDataset& data
   if (was_training) parser->train();
   nlohmann::json j = evaluation.toJson();
   j["images_per_second"] = compute_seconds > 0 ? done / compute_seconds : 0.0;
+  j["detection_threshold"] = po.detection_threshold;
   if (evaluation_out) *evaluation_out = evaluation;
   return j;
 }

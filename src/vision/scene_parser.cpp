@@ -174,6 +174,13 @@ SceneParserImpl::SceneParserImpl(SceneParserOptions options) : options_(std::mov
   }
 }
 
+void SceneParserImpl::setDetectionThreshold(double threshold) {
+  SceneParserOptions o = options_;
+  o.detection_threshold = threshold;
+  o.check();
+  options_ = o;
+}
+
 at::Tensor SceneParserImpl::cropFeatures(const at::Tensor& images, const at::Tensor& centers,
                                          const at::Tensor& slot_mask) {
   const int64_t B = centers.size(0), N = centers.size(1), S = options_.crop_size;

@@ -103,6 +103,8 @@ class SceneParserImpl : public torch::nn::Module {
                       const at::Tensor& labels, const at::Tensor& mask);
 
   const SceneParserOptions& options() const { return options_; }
+  // The existence probability a peak needs to become an object (throws std::runtime_error outside (0, 1)).
+  void setDetectionThreshold(double threshold);
   const GroundPlane& groundPlane() const { return ground_; }
   // Tracks the slots' context block (hopfield::TransformerBlock) as PREFIX.context (null: stop).
   void track_outliers(hopfield::OutlierStats* stats, const std::string& prefix);

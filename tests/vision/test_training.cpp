@@ -137,4 +137,14 @@ TEST(SceneParserCommands, BadOptionsAndFilesAreOneLineErrors) {
   auto j = nlohmann::json::parse(vqa::testing::readText(dir + "/e.json"));
   EXPECT_EQ(j["images"], 1);
   EXPECT_EQ(j["missing_images"], 1);
+  // --detection-threshold overrides the model's: near 0 every one of the 12 slots is an object.
+  r = vqa::testing::runVqa("eval-scenes --model " + dir + "/m.bin --data " + data +
+                           " --allow-missing --detection-threshold 1e-9 --json " + dir + "/all.json");
+  EXPECT_EQ(r.rc, 0) << r.err;
+  j = nlohmann::json::parse(vqa::testing::readText(dir + "/all.json"));
+  EXPECT_EQ(j["detection_threshold"], 1e-9);
+  EXPECT_EQ(j["detection"]["predicted"], parser->options().max_objects);
+  r = vqa::testing::runVqa("eval-scenes --model " + dir + "/m.bin --data " + data + " --detection-threshold 1.5");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_EQ(vqa::testing::errorLine(r), "--detection-threshold: detection threshold: must be in (0, 1)");
 }
