@@ -11,6 +11,7 @@
 
 #include "cli/command.h"
 #include "cli/option_checks.h"
+#include "datasets/clevr/clevr_io.h"
 #include "datasets/json_file.h"
 #include "hopfield/threads.h"
 #include "vision/scene_data.h"
@@ -19,7 +20,7 @@
 
 namespace {
 struct EvalScenesArgs {
-  std::string model, data, split = "val", scenes, questions, json;
+  std::string model, data, split = "val", scenes, questions, json, scenes_out;
   int threads = 1, loader_threads = 2, batch_size = 8, max_images = 0;
   double detection_threshold = 0;  // 0: the model's
   bool allow_missing = false;
@@ -44,6 +45,9 @@ static vqa::cli::Registrar reg(
       app.add_option("--detection-threshold", a->detection_threshold,
                      "existence probability a peak needs to count as an object (default: the model's)");
       app.add_option("--json", a->json, "also write the results as JSON")->type_name("FILE");
+      app.add_option("--scenes-out", a->scenes_out,
+                     "also write the predicted scenes in CLEVR's scene format (one per evaluated image)")
+          ->type_name("FILE");
       app.callback([a] {
         vqa::cli::checkPlainName("--split", a->split);
         auto range = [](const char* option, int v, int lo, int hi) {
@@ -56,6 +60,7 @@ static vqa::cli::Registrar reg(
         range("--batch-size", a->batch_size, 1, 1024);
         range("--max-images", a->max_images, 0, 10000000);
         if (!a->json.empty()) vqa::cli::checkOutputFile("--json", a->json);
+        if (!a->scenes_out.empty()) vqa::cli::checkOutputFile("--scenes-out", a->scenes_out);
         vqa::hopfield::set_compute_threads(a->threads);
         auto loaded = vqa::vision::loadSceneParser(a->model);
         if (a->detection_threshold != 0) {
@@ -71,6 +76,8 @@ static vqa::cli::Registrar reg(
         eo.batch_size = a->batch_size;
         eo.loader_threads = a->loader_threads;
         eo.max_images = a->max_images;
+        std::vector<vqa::SceneGraph> predicted;
+        if (!a->scenes_out.empty()) eo.predicted_scenes = &predicted;
         eo.questions_path = a->questions;
         const std::string default_questions = a->data + "/questions/CLEVR_" + a->split + "_questions.json";
         if (eo.questions_path.empty() && std::filesystem::exists(default_questions)) eo.questions_path = default_questions;
@@ -96,5 +103,6 @@ static vqa::cli::Registrar reg(
                   << "\n" << evaluation.summary() << "inference " << result["images_per_second"].get<double>()
                   << " images/s (" << a->threads << " torch threads)\n";
         if (!a->json.empty()) vqa::writeJsonFileAtomic(a->json, result, 2);
+        if (!a->scenes_out.empty()) vqa::writeClevrScenes(a->scenes_out, predicted, vqa::clevrInfo(a->split));
       });
     });

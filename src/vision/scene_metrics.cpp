@@ -247,13 +247,16 @@ nlohmann::json evaluateSceneParser(SceneParser& parser, const SceneDataset& data
                                        static_cast<int>(po.input_width), batch.image_widths[b]);
         evaluation.add(objects, truth, batch.image_widths[b]);
         auto it = questions_of.find(truth.image_filename);
-        if (it != questions_of.end()) {
-          SceneGraph predicted = predictedSceneGraph(objects, truth);
+        const bool asked = it != questions_of.end();
+        if (!asked && !options.predicted_scenes) continue;
+        SceneGraph predicted = predictedSceneGraph(objects, truth);
+        if (asked) {
           for (const ClevrQuestion* q : it->second) {
             ExecutionResult r = executor.run(q->program, predicted);
             evaluation.addQuestion(r.ok && r.answer == q->answer);
           }
         }
+        if (options.predicted_scenes) options.predicted_scenes->push_back(std::move(predicted));
       }
       done += static_cast<int>(batch.indices.size());
       if (progress) progress(done, total);

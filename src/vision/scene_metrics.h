@@ -66,6 +66,8 @@ struct EvaluateOptions {
   int loader_threads = 2;
   int max_images = 0;          // 0: all
   std::string questions_path;  // CLEVR questions with programs; empty: no VQA figure
+  // When set, receives the predicted scene of every evaluated image, in evaluation order (predictedSceneGraph).
+  std::vector<SceneGraph>* predicted_scenes = nullptr;
 };
 
 // Runs the parser over a dataset (eval mode, no gradients) and evaluates it. `progress(done, total)` is called

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "datasets/clevr/clevr_io.h"
 #include "datasets/synth/generator.h"
 #include "generated_images.h"
 #include "test_support.h"
@@ -139,11 +140,17 @@ TEST(SceneParserCommands, BadOptionsAndFilesAreOneLineErrors) {
   EXPECT_EQ(j["missing_images"], 1);
   // --detection-threshold overrides the model's: near 0 every one of the 12 slots is an object.
   r = vqa::testing::runVqa("eval-scenes --model " + dir + "/m.bin --data " + data +
-                           " --allow-missing --detection-threshold 1e-9 --json " + dir + "/all.json");
+                           " --allow-missing --detection-threshold 1e-9 --json " + dir + "/all.json --scenes-out " +
+                           dir + "/predicted.json");
   EXPECT_EQ(r.rc, 0) << r.err;
   j = nlohmann::json::parse(vqa::testing::readText(dir + "/all.json"));
   EXPECT_EQ(j["detection_threshold"], 1e-9);
   EXPECT_EQ(j["detection"]["predicted"], parser->options().max_objects);
+  // --scenes-out: the predicted scene of the one evaluated image, readable as CLEVR scenes.
+  const auto predicted = vqa::readClevrScenes(dir + "/predicted.json");
+  ASSERT_EQ(predicted.scenes.size(), 1u);
+  EXPECT_EQ(predicted.scenes[0].image_filename, "CLEVR_val_000000.png");
+  EXPECT_EQ(predicted.scenes[0].size(), parser->options().max_objects);
   r = vqa::testing::runVqa("eval-scenes --model " + dir + "/m.bin --data " + data + " --detection-threshold 1.5");
   EXPECT_EQ(r.rc, 1);
   EXPECT_EQ(vqa::testing::errorLine(r), "--detection-threshold: detection threshold: must be in (0, 1)");
