@@ -21,6 +21,7 @@ struct Prepared {
   Material material;
   Vec3 color, center;
   double size, cos_r, sin_r, bound2;
+  double bevel = 0;  // cubes: radius of the rounded edges, in scene units (0: sharp)
 };
 
 struct Hit {
@@ -39,7 +40,8 @@ struct Rng {
   double next() { s = hash64(s + 0x9e3779b97f4a7c15ULL); return (s >> 11) * (1.0 / 9007199254740992.0); }
 };
 
-std::vector<Prepared> prepare(const std::vector<RenderObject>& objects) {
+// cube_bevel: the rounded edges' radius as a share of a cube's half side.
+std::vector<Prepared> prepare(const std::vector<RenderObject>& objects, double cube_bevel = 0) {
   std::vector<Prepared> out;
   for (const auto& o : objects) {
     Prepared p;
@@ -55,6 +57,7 @@ std::vector<Prepared> prepare(const std::vector<RenderObject>& objects) {
     p.sin_r = std::sin(a);
     double k = o.shape == Shape::Sphere ? 1.0 : (o.shape == Shape::Cube ? 3.0 : 2.0);
     p.bound2 = k * o.size * o.size * 1.0001;
+    if (o.shape == Shape::Cube) p.bevel = cube_bevel * o.size;
     out.push_back(p);
   }
   return out;
@@ -106,6 +109,32 @@ bool intersect(const Prepared& ob, const Vec3& o, const Vec3& d, double tmin, do
     best = t0;
     ln = {axis0 == 0 ? sign0 : 0.0, axis0 == 1 ? sign0 : 0.0, axis0 == 2 ? sign0 : 0.0};
     hit = true;
+    if (ob.bevel > 0) {
+      // Rounded edges: the box of half side r - bevel swept by a ball of radius bevel. It lies inside the sharp
+      // box, so the ray enters it in [t0, t1] if at all: sphere-trace its distance function from t0.
+      const double inner = r - ob.bevel;
+      auto outside = [&](const Vec3& q) {
+        return Vec3{std::max(std::abs(q.x) - inner, 0.0), std::max(std::abs(q.y) - inner, 0.0),
+                    std::max(std::abs(q.z) - inner, 0.0)};
+      };
+      double t = t0;
+      hit = false;
+      for (int k = 0; k < 96 && t <= t1; ++k) {
+        const Vec3 q = lp + ld * t;
+        const Vec3 e = outside(q);
+        const double d = length(e) - ob.bevel;  // exact outside the inner box, where the ray stays until it hits
+        if (d < 1e-7 * r) {
+          hit = true;
+          break;
+        }
+        t += d;
+      }
+      if (!hit) return false;
+      best = t;
+      const Vec3 q = lp + ld * t;
+      const Vec3 e = outside(q);
+      ln = normalize(Vec3{std::copysign(e.x, q.x), std::copysign(e.y, q.y), std::copysign(e.z, q.z)});
+    }
   } else {  // cylinder: side and caps
     double a = ld.x * ld.x + ld.y * ld.y;
     if (a > 1e-12) {
@@ -305,7 +334,8 @@ const std::vector<Field>& fields() {
       {"fill_azimuth", &S::fill_azimuth, nullptr, -kAny, kAny}, {"fill_elevation", &S::fill_elevation, nullptr, -90, 90},
       {"fill_intensity", &S::fill_intensity, nullptr, 0, 1000}, {"back_azimuth", &S::back_azimuth, nullptr, -kAny, kAny},
       {"back_elevation", &S::back_elevation, nullptr, -90, 90}, {"back_intensity", &S::back_intensity, nullptr, 0, 1000},
-      {"light_distance", &S::light_distance, nullptr, 0.01, 1000}, {"light_radius", &S::light_radius, nullptr, 0, 100}};
+      {"light_distance", &S::light_distance, nullptr, 0.01, 1000}, {"light_radius", &S::light_radius, nullptr, 0, 100},
+      {"cube_bevel", &S::cube_bevel, nullptr, 0, 0.5}};
   return f;
 }
 
@@ -394,7 +424,7 @@ std::vector<int> visiblePixels(const cv::Mat& ids, size_t object_count) {
 
 cv::Mat renderScene(const std::vector<RenderObject>& objects, const Camera& camera, const Lighting& lighting,
                     const RenderSettings& settings, cv::Mat* ids_out) {
-  auto obs = prepare(objects);
+  auto obs = prepare(objects, settings.cube_bevel);
   Tracer tracer{obs, lighting, settings};
   const int W = camera.width, H = camera.height;
   std::vector<Vec3> color(size_t(W) * H);

@@ -59,6 +59,9 @@ struct RenderSettings {
   double fill_azimuth = 25, fill_elevation = 30, fill_intensity = 0.55;
   double back_azimuth = 185, back_elevation = 45, back_intensity = 0.3;
   double light_distance = 14.5, light_radius = 3.0;
+  // Radius of a cube's rounded edges as a share of its half side (CLEVR's cube is bevelled); 0: sharp edges.
+  // The visibility check of the scene sampler (objectIdBuffer) keeps sharp edges.
+  double cube_bevel = 0;
 };
 
 // Sets one field by name ("exposure=1.2"); throws std::runtime_error for an unknown name or bad value.
