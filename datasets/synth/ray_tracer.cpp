@@ -118,10 +118,11 @@ bool intersect(const Prepared& ob, const Vec3& o, const Vec3& d, double tmin, do
                     std::max(std::abs(q.z) - inner, 0.0)};
       };
       double t = t0;
+      Vec3 q, e;
       hit = false;
       for (int k = 0; k < 96 && t <= t1; ++k) {
-        const Vec3 q = lp + ld * t;
-        const Vec3 e = outside(q);
+        q = lp + ld * t;
+        e = outside(q);
         const double d = length(e) - ob.bevel;  // exact outside the inner box, where the ray stays until it hits
         if (d < 1e-7 * r) {
           hit = true;
@@ -131,8 +132,6 @@ bool intersect(const Prepared& ob, const Vec3& o, const Vec3& d, double tmin, do
       }
       if (!hit) return false;
       best = t;
-      const Vec3 q = lp + ld * t;
-      const Vec3 e = outside(q);
       ln = normalize(Vec3{std::copysign(e.x, q.x), std::copysign(e.y, q.y), std::copysign(e.z, q.z)});
     }
   } else {  // cylinder: side and caps

@@ -44,21 +44,10 @@ TEST(SynthCamera, FitOnRealScenesReprojectsWithinOnePixel) {
 
 namespace {
 std::vector<RenderObject> twoObjects() {
-  RenderObject a;
-  a.shape = Shape::Sphere;
-  a.material = Material::Metal;
-  a.color = {0.5, 0.1, 0.1};
-  a.center = {0, 0, 0.7};
-  a.size = 0.7;
-  RenderObject b;
-  b.shape = Shape::Cube;
-  b.color = {0.1, 0.1, 0.8};
-  b.center = {2, 1, 0.35};
-  b.size = 0.35;
-  b.rotation = 30;
-  RenderObject c = b;
-  c.shape = Shape::Cylinder;
-  c.center = {-1.5, -1.5, 0.35};
+  // shape, material, colour, centre, size, rotation
+  const RenderObject a{Shape::Sphere, Material::Metal, {0.5, 0.1, 0.1}, {0, 0, 0.7}, 0.7, 0};
+  const RenderObject b{Shape::Cube, Material::Rubber, {0.1, 0.1, 0.8}, {2, 1, 0.35}, 0.35, 30};
+  const RenderObject c{Shape::Cylinder, Material::Rubber, {0.1, 0.1, 0.8}, {-1.5, -1.5, 0.35}, 0.35, 30};
   return {a, b, c};
 }
 
@@ -109,12 +98,7 @@ TEST(SynthRayTracer, BevelledCubeMatchesABruteForceRoundedBox) {
   // sampled densely against the rounded box's distance function (hit where it reaches <= 0).
   CameraModel m = clevrCameraModel();
   Camera cam = Camera::make(m, m.base_position, 120, 80);
-  RenderObject cube;
-  cube.shape = Shape::Cube;
-  cube.color = {0.5, 0.5, 0.5};
-  cube.center = {0, 0, 0.7};
-  cube.size = 0.7;
-  cube.rotation = 0.5;
+  const RenderObject cube{Shape::Cube, Material::Rubber, {0.5, 0.5, 0.5}, {0, 0, 0.7}, 0.7, 0.5};
   RenderSettings s = smallSettings(0);
   s.width = 120;
   s.height = 80;
