@@ -44,6 +44,10 @@ static vqa::cli::Registrar reg(
       app.add_option("--slot-size", o->model.slot_size, "slot feature width")->capture_default_str();
       app.add_option("--crop-size", o->model.crop_size,
                      "side of each object's full-resolution crop (0: no crop branch)")->capture_default_str();
+      app.add_option("--crop-readout", o->model.crop_readout,
+                     "crop features: grid (a 4x4 grid of the crop CNN's map, flattened) or mean (its average)")
+          ->check(CLI::IsMember({"grid", "mean"}))
+          ->capture_default_str();
       app.add_option("--input-width", o->model.input_width, "network input width (height is 2/3 of it)")
           ->capture_default_str();
       app.callback([o] {

@@ -21,7 +21,7 @@ nlohmann::json SceneParserOptions::toJson() const {
           {"slot_size", slot_size},     {"prototype_size", prototype_size}, {"heads", heads},
           {"max_objects", max_objects}, {"attention", attention}, {"detection_threshold", detection_threshold},
           {"relation_sharpness", relation_sharpness}, {"output_stride", kOutputStride}, {"crop_size", crop_size},
-          {"folded_norms", folded_norms}};
+          {"crop_readout", crop_readout}, {"folded_norms", folded_norms}};
 }
 
 SceneParserOptions SceneParserOptions::fromJson(const nlohmann::json& j) {
@@ -38,6 +38,7 @@ SceneParserOptions SceneParserOptions::fromJson(const nlohmann::json& j) {
     o.detection_threshold = j.at("detection_threshold").get<double>();
     o.relation_sharpness = j.at("relation_sharpness").get<double>();
     o.crop_size = j.value("crop_size", int64_t{0});  // models from before the crop branch have none
+    o.crop_readout = j.value("crop_readout", std::string("mean"));  // parsers from before the option averaged
     o.folded_norms = j.value("folded_norms", false);
     if (j.at("output_stride").get<int64_t>() != kOutputStride) throw std::runtime_error("output stride differs");
   } catch (const nlohmann::json::exception& e) {
@@ -66,6 +67,8 @@ void SceneParserOptions::check() const {
   range("max objects", max_objects, 1, 64);
   if (crop_size != 0) range("crop size", crop_size, 8, 128);
   if (crop_size % 8 != 0) throw std::runtime_error("crop size: must be 0 (off) or a multiple of 8");
+  if (crop_readout != "grid" && crop_readout != "mean")
+    throw std::runtime_error("crop read-out: must be grid or mean (got " + crop_readout + ")");
   hopfield::parse_attention_kind(attention);  // throws std::invalid_argument (a runtime error) on bad names
   if (!(detection_threshold > 0.0 && detection_threshold < 1.0))
     throw std::runtime_error("detection threshold: must be in (0, 1)");
@@ -128,7 +131,7 @@ SceneParserImpl::SceneParserImpl(SceneParserOptions options) : options_(std::mov
 
   slot_input = register_module("slot_input", hopfield::QuantLinear(s + 2, s));
   if (options_.crop_size > 0) {
-    // The crop CNN: three stride-2 stages (crop_size -> crop_size / 8), then the mean over the patch.
+    // The crop CNN: three stride-2 stages (crop_size -> crop_size / 8), then the read-out (grid or mean).
     const int64_t k = std::max<int64_t>(16, c);
     const int64_t crop_spec[6][3] = {{3, k, 1}, {k, k, 2}, {k, 2 * k, 1}, {2 * k, 2 * k, 2}, {2 * k, 4 * k, 1},
                                      {4 * k, 4 * k, 2}};
@@ -138,7 +141,9 @@ SceneParserImpl::SceneParserImpl(SceneParserOptions options) : options_(std::mov
       crop_convs->push_back(conv(l[0], l[1], 3, l[2], 1, folded));
       if (!folded) crop_norms->push_back(torch::nn::BatchNorm2d(l[1]));
     }
-    crop_out = register_module("crop_out", hopfield::QuantLinear(4 * k, s));
+    const int64_t grid = SceneParserOptions::kCropGrid;
+    const int64_t cells = options_.crop_readout == "grid" ? grid * grid : 1;
+    crop_out = register_module("crop_out", hopfield::QuantLinear(4 * k * cells, s));
     // Zero at first: a parser warm-started from one without crops begins as that parser (`--init`).
     torch::NoGradGuard no_grad_crop;
     crop_out->weight.zero_();
@@ -210,7 +215,12 @@ at::Tensor SceneParserImpl::cropFeatures(const at::Tensor& images, const at::Ten
   at::Tensor x = patches;
   for (size_t i = 0; i < crop_convs->size(); ++i)
     x = convNormRelu(*crop_convs[i]->as<hopfield::QuantConv2d>(), normAt(crop_norms, i), x);
-  at::Tensor encoded = crop_out(x.mean({2, 3}));  // [K, slot_size]
+  x = options_.crop_readout == "grid"
+          ? F::adaptive_avg_pool2d(x, F::AdaptiveAvgPool2dFuncOptions({SceneParserOptions::kCropGrid,
+                                                                        SceneParserOptions::kCropGrid}))
+                .flatten(1)
+          : x.mean({2, 3});
+  at::Tensor encoded = crop_out(x);  // [K, slot_size]
   return out.index_copy(0, keep, encoded).view({B, N, options_.slot_size});
 }
 

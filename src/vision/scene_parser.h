@@ -39,12 +39,17 @@ struct SceneParserOptions {
   // centred on it and scaled to the object's apparent size at that depth (a small CNN encodes it). Images
   // are then given at imageWidth() x imageHeight() and halved (2x2 mean, as INTER_AREA) for the backbone.
   int64_t crop_size = 32;
+  // How the crop CNN's final map becomes one vector: "grid" keeps its layout (average-pooled to a 4x4 grid,
+  // flattened), so the slot knows what lies at the centre of its crop and what in front of or beside it;
+  // "mean" averages it away (the parsers before this option).
+  std::string crop_readout = "grid";
   // true: each BatchNorm is folded into the convolution before it (the convolutions carry biases and there are
   // no norm layers), as a quantized model is stored; foldBatchNorms makes such a parser from a trained one.
   bool folded_norms = false;
 
   static constexpr int64_t kOutputStride = 4;
   static constexpr double kCropWindowUnits = 2.8;  // a crop's side in scene units at the object's depth
+  static constexpr int64_t kCropGrid = 4;           // the "grid" read-out's cells per side
   int64_t imageScale() const { return crop_size > 0 ? 2 : 1; }
   int64_t imageWidth() const { return input_width * imageScale(); }    // the size images are given at
   int64_t imageHeight() const { return input_height * imageScale(); }

@@ -82,6 +82,42 @@ TEST(ModelFile, CropParserWarmStartedFromAPlainOneParsesAlike) {
   EXPECT_FALSE(at::allclose(a.scene.attributes[0], c.scene.attributes[0], 1e-4, 1e-6));
 }
 
+// The crop read-out: "grid" (the default) feeds the crop CNN's 4x4 map to the output layer, "mean" its
+// average; options written before the choice existed read as "mean", the read-out those parsers had.
+TEST(ModelFile, CropReadoutIsRecordedAndOldOptionsReadAsMean) {
+  SceneParserOptions options = vqa::testing::tinySceneParserOptions();
+  options.crop_size = 16;
+  EXPECT_EQ(options.crop_readout, "grid");
+  SceneParser grid(options);
+  options.crop_readout = "mean";
+  SceneParser mean(options);
+  const int64_t features = 4 * 16;  // the crop CNN's last width: 4 x max(16, channels)
+  EXPECT_EQ(grid->named_parameters()["crop_out.weight"].size(1), features * 16);
+  EXPECT_EQ(mean->named_parameters()["crop_out.weight"].size(1), features);
+  nlohmann::json j = grid->options().toJson();
+  EXPECT_EQ(SceneParserOptions::fromJson(j).crop_readout, "grid");
+  j.erase("crop_readout");
+  EXPECT_EQ(SceneParserOptions::fromJson(j).crop_readout, "mean");
+  j["crop_readout"] = "max";
+  try {
+    SceneParserOptions::fromJson(j);
+    ADD_FAILURE() << "an unknown read-out was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()), "crop read-out: must be grid or mean (got max)");
+  }
+  // Both parse a batch; their crops reach the attributes once the output layer is not zero.
+  torch::NoGradGuard no_grad;
+  at::Tensor images = at::rand({1, 3, options.imageHeight(), options.imageWidth()});
+  for (SceneParser* p : {&grid, &mean}) {
+    (*p)->eval();
+    (*p)->setDetectionThreshold(1e-6);
+    SceneParse before = (*p)->parse(images);
+    (*p)->named_parameters()["crop_out.weight"].normal_(0.0, 1.0);
+    SceneParse after = (*p)->parse(images);
+    EXPECT_FALSE(at::allclose(before.scene.attributes[1], after.scene.attributes[1], 1e-4, 1e-6));
+  }
+}
+
 // Folding each BatchNorm into its convolution (the form a quantized model is stored in) changes nothing the
 // parser computes in eval mode; the folded parser has no norm layers and records that in its options.
 TEST(ModelFile, FoldedNormsParseAsTheNormsDid) {
