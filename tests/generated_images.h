@@ -9,9 +9,9 @@
 namespace vqa::testing {
 
 // Generated images (240x160: small and quick) with scenes and questions from the project's templates, in the
-// CLEVR layout under `dir`; returns `dir`.
+// CLEVR layout under `dir` (with the object masks when `masks`); returns `dir`.
 inline std::string makeImages(const std::string& dir, const std::string& split, int images, uint64_t seed,
-                              int questions_per_image = 6) {
+                              int questions_per_image = 6, bool masks = false) {
   vqa::synth::GenerateOptions g;
   g.out_dir = dir;
   g.images = images;
@@ -22,6 +22,7 @@ inline std::string makeImages(const std::string& dir, const std::string& split, 
   g.render.width = 240;
   g.render.height = 160;
   g.render.threads = 2;
+  g.write_masks = masks;
   std::ostringstream log;
   vqa::synth::generateDataset(g, log);
   return dir;

@@ -96,6 +96,15 @@ void writePngAtomic(const std::string& path, const cv::Mat& image) {
   writeFileAtomic(path, std::string(png.begin(), png.end()));
 }
 
+cv::Mat objectMask(const SampledScene& scene) {
+  const bool same_size = scene.ids.cols == scene.camera.width && scene.ids.rows == scene.camera.height;
+  const cv::Mat ids = same_size ? scene.ids : objectIdBuffer(scene.objects, scene.camera, 1);
+  if (scene.objects.size() > 254) throw std::runtime_error("object mask: more than 254 objects");
+  cv::Mat mask;
+  ids.convertTo(mask, CV_8U, 1.0, 1.0);  // -1 (ground) -> 0, object i -> i + 1
+  return mask;
+}
+
 void checkGenerateOptions(const GenerateOptions& opt) {
   checkRange("--images", opt.images, 1, kMaxImages);
   checkRange("--questions-per-image", opt.questions_per_image, 0, kMaxQuestionsPerImage);
@@ -116,7 +125,7 @@ void checkGenerateOptions(const GenerateOptions& opt) {
   // --overwrite replaces a dataset, never a folder that holds anything else.
   for (const auto& e : fs::directory_iterator(target, ec)) {
     const std::string name = e.path().filename().string();
-    if (name != "images" && name != "scenes" && name != "questions")
+    if (name != "images" && name != "scenes" && name != "questions" && name != "masks")
       throw std::runtime_error("--out " + opt.out_dir + ": holds '" + name +
                                "', which is not part of a CLEVR dataset; refusing to replace the folder");
   }
@@ -140,6 +149,8 @@ GenerateStats generateDataset(const GenerateOptions& opt, std::ostream& log) {
   makeFolder(opt.out_dir, root / "scenes");
   makeFolder(opt.out_dir, root / "questions");
   if (opt.render_images) makeFolder(opt.out_dir, image_dir);
+  const fs::path mask_dir = root / "masks" / opt.split;
+  if (opt.write_masks) makeFolder(opt.out_dir, mask_dir);
 
   GenerateStats stats;
   auto t0 = std::chrono::steady_clock::now();
@@ -166,6 +177,7 @@ GenerateStats generateDataset(const GenerateOptions& opt, std::ostream& log) {
           r.seed = mix(opt.seed ^ 0x5bd1e995ULL, uint64_t(i));
           writePngAtomic((image_dir / s.scene.image_filename).string(), renderScene(s.objects, s.camera, s.lighting, r));
         }
+        if (opt.write_masks) writePngAtomic((mask_dir / s.scene.image_filename).string(), objectMask(s));
         scenes[size_t(i)] = std::move(s.scene);
       } catch (const std::exception& e) {
         std::lock_guard<std::mutex> lock(error_mutex);

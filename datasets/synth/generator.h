@@ -1,5 +1,7 @@
 // Writes a CLEVR v1.0 dataset folder: sampled scenes rendered to images/<split>/CLEVR_<split>_NNNNNN.png,
-// scenes/CLEVR_<split>_scenes.json and questions/CLEVR_<split>_questions.json. The folder appears whole or
+// scenes/CLEVR_<split>_scenes.json and questions/CLEVR_<split>_questions.json, and optionally the object masks
+// masks/<split>/CLEVR_<split>_NNNNNN.png (8-bit: the index + 1 of the object each pixel sees, 0 for the ground;
+// primary rays through pixel centres, sharp cube edges). The folder appears whole or
 // not at all: everything is written into a temporary folder beside it, which is renamed into place.
 #pragma once
 #include <cstdint>
@@ -21,6 +23,7 @@ struct GenerateOptions {
   int threads = 2;
   std::string templates;       // template folder; empty = the project's own set
   bool render_images = true;   // false: scenes and questions only
+  bool write_masks = false;    // also masks/<split>/<image name>: each pixel's object (index + 1, 0 = ground)
   bool overwrite = false;      // replace an existing non-empty out_dir (otherwise that is an error)
   RenderSettings render;       // width/height also set the pixel_coords scale
   SamplerOptions sampler;
@@ -50,6 +53,9 @@ GenerateStats generateDataset(const GenerateOptions& options, std::ostream& log)
 
 // The file name CLEVR gives image i of a split: CLEVR_<split>_NNNNNN.png.
 std::string clevrImageName(const std::string& split, int index);
+
+// The object mask of a sampled scene at its camera's size (8-bit, index + 1 per pixel, 0 = ground).
+cv::Mat objectMask(const SampledScene& scene);
 
 // Encodes a PNG and writes it with writeFileAtomic; throws naming the path.
 void writePngAtomic(const std::string& path, const cv::Mat& image);

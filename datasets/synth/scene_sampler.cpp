@@ -73,7 +73,8 @@ SampledScene sampleScene(std::mt19937_64& rng, const SamplerOptions& opt, const 
     if (failed) continue;
     // Visibility at CLEVR's 480x320 whatever the output size.
     Camera check = Camera::make(model, cam_pos, 480, 320);
-    auto visible = visiblePixels(objectIdBuffer(objects, check, 1), objects.size());
+    cv::Mat ids = objectIdBuffer(objects, check, 1);
+    auto visible = visiblePixels(ids, objects.size());
     bool all_visible = true;
     for (int v : visible) all_visible = all_visible && v >= opt.min_pixels;
     if (!all_visible) continue;
@@ -92,6 +93,7 @@ SampledScene sampleScene(std::mt19937_64& rng, const SamplerOptions& opt, const 
     out.objects = std::move(objects);
     out.camera = camera;
     out.lighting = lights;
+    out.ids = std::move(ids);
     return out;
   }
 }

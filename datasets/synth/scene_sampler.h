@@ -27,6 +27,7 @@ struct SampledScene {
   std::vector<RenderObject> objects;
   Camera camera;      // at width x height
   Lighting lighting;
+  cv::Mat ids;        // the visibility check's object-id buffer (CV_16S at 480x320, -1 = ground)
   int attempts = 0;   // object draws until one passed every rule (camera, lights and count drawn once)
 };
 

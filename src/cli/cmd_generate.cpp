@@ -23,6 +23,9 @@ static vqa::cli::Registrar reg("generate", "Generate a CLEVR-format dataset (ima
   app.add_option("--height", opt->render.height, "image height (16 to 4096)");
   app.add_option("--set", *set, "renderer setting name=value (repeatable)");
   app.add_flag("--no-images", *no_images, "write scenes and questions only (objects are still checked for visibility)");
+  app.add_flag("--masks", opt->write_masks,
+               "also write masks/<split>/<image name>: 8-bit PNGs, each pixel the index + 1 of the object it sees "
+               "(0 = ground); the scene parser's --crop-mask learns from them");
   app.add_flag("--overwrite", opt->overwrite, "replace an existing dataset in --out");
   app.callback([opt, set, no_images] {
     for (const auto& s : *set) vqa::synth::setRenderSetting(opt->render, s);

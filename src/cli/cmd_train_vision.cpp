@@ -48,6 +48,9 @@ static vqa::cli::Registrar reg(
                      "crop features: grid (a 4x4 grid of the crop CNN's map, flattened) or mean (its average)")
           ->check(CLI::IsMember({"grid", "mean"}))
           ->capture_default_str();
+      app.add_flag("--crop-mask", o->model.crop_mask,
+                   "the crop CNN also learns each object's visible mask from the data's masks/<split> (vqa generate "
+                   "--masks) and reads the features under it");
       app.add_option("--input-width", o->model.input_width, "network input width (height is 2/3 of it)")
           ->capture_default_str();
       app.callback([o] {

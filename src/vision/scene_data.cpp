@@ -2,6 +2,7 @@
 #include "vision/scene_data.h"
 
 #include <opencv2/core.hpp>
+#include <opencv2/imgcodecs.hpp>
 #include <opencv2/imgproc.hpp>
 
 #include <algorithm>
@@ -45,6 +46,24 @@ void augment(cv::Mat& rgb_float, uint64_t seed, double pixel_scale) {
   }
 }
 
+// An object mask as written by `vqa generate --masks`, at `size` (nearest neighbour when it differs).
+at::Tensor readObjectMask(const std::string& path, const std::string& image_path, const cv::Size& image_size,
+                          const cv::Size& size) {
+  if (path.empty()) throw std::runtime_error(image_path + ": no object mask (the dataset has no masks folder)");
+  cv::Mat mask = cv::imread(path, cv::IMREAD_UNCHANGED);
+  if (mask.empty()) throw std::runtime_error(path + ": missing or not an image (an object mask)");
+  if (mask.type() != CV_8UC1) throw std::runtime_error(path + ": an object mask must be an 8-bit grey PNG");
+  if (mask.size() != image_size)
+    throw std::runtime_error(path + ": " + std::to_string(mask.cols) + "x" + std::to_string(mask.rows) +
+                             ", but its image is " + std::to_string(image_size.width) + "x" +
+                             std::to_string(image_size.height));
+  if (mask.size() != size) cv::resize(mask, mask, size, 0, 0, cv::INTER_NEAREST);
+  at::Tensor t = at::empty({1, size.height, size.width}, at::kFloat);
+  cv::Mat view(size.height, size.width, CV_32FC1, t.data_ptr<float>());
+  mask.convertTo(view, CV_32FC1);
+  return t;
+}
+
 at::Tensor toTensor(const cv::Mat& rgb_float) {
   const int h = rgb_float.rows, w = rgb_float.cols;
   at::Tensor t = at::empty({h, w, 3}, at::kFloat);
@@ -63,6 +82,10 @@ SceneDataset openSceneDataset(const std::string& dir, const std::string& split, 
   data.scenes_path = scenes_file.empty() ? dir + "/scenes/CLEVR_" + split + "_scenes.json" : scenes_file;
   ClevrScenes scenes = readClevrScenes(data.scenes_path);
   const std::string image_dir = dir + "/images/" + split + "/";
+  {
+    std::error_code ec;
+    if (fs::is_directory(dir + "/masks/" + split, ec)) data.masks_dir = dir + "/masks/" + split;
+  }
   for (size_t k = 0; k < scenes.scenes.size(); ++k) {
     SceneGraph& s = scenes.scenes[k];
     const std::string record = "scene " + std::to_string(k) + " (" + excerpt(s.image_filename) + ")";
@@ -85,7 +108,8 @@ SceneDataset openSceneDataset(const std::string& dir, const std::string& split, 
       }
       throw InputError(data.scenes_path, record, "image " + path + " not found");
     }
-    data.records.push_back({path, std::move(s)});
+    std::string mask_path = data.masks_dir.empty() ? std::string() : data.masks_dir + "/" + s.image_filename;
+    data.records.push_back({path, std::move(s), std::move(mask_path)});
   }
   return data;
 }
@@ -101,6 +125,7 @@ SceneBatch buildSceneBatch(const SceneDataset& data, const std::vector<int>& ind
   batch.labels = at::full({B, N, clevr::kNumAttributes}, -1, at::kLong);
   batch.mask = at::zeros({B, N});
   batch.positions = at::zeros({B, N, 3});
+  if (o.object_ids) batch.object_ids = at::empty({B, 1, batch.images.size(2), batch.images.size(3)});
   auto heat = batch.heatmap.accessor<float, 4>();
   auto centers = batch.centers.accessor<float, 3>();
   auto labels = batch.labels.accessor<int64_t, 3>();
@@ -121,6 +146,7 @@ SceneBatch buildSceneBatch(const SceneDataset& data, const std::vector<int>& ind
     if (o.augment)
       augment(rgb_float, mix(mix(o.seed, static_cast<uint64_t>(step)), static_cast<uint64_t>(b)), o.image_scale);
     batch.images[b] = toTensor(rgb_float);
+    if (o.object_ids) batch.object_ids[b] = readObjectMask(r.mask_path, r.image_path, bgr.size(), size);
 
     const double scale = static_cast<double>(o.input_width) / bgr.cols;
     if (r.scene.size() > N)

@@ -1,5 +1,5 @@
 // Training and evaluation data for the scene parser: a CLEVR-layout folder (images/<split>/...,
-// scenes/CLEVR_<split>_scenes.json), per-image targets, and a loader that decodes and augments batches on
+// scenes/CLEVR_<split>_scenes.json, optionally the generator's object masks masks/<split>/...), per-image targets, and a loader that decodes and augments batches on
 // worker threads ahead of the training step. Images are read when a batch needs them, never all at once.
 #pragma once
 #include <ATen/ATen.h>
@@ -20,17 +20,21 @@ namespace vqa::vision {
 struct SceneRecord {
   std::string image_path;
   SceneGraph scene;
+  std::string mask_path;  // its object mask, when the dataset has a masks folder (the file may still be missing)
 };
 
 struct SceneDataset {
   std::string scenes_path;
   std::vector<SceneRecord> records;
   int missing_images = 0;  // scene records whose image file does not exist (skipped when allowed)
+  std::string masks_dir;   // DIR/masks/<split> when that folder exists (`vqa generate --masks`), else empty
 };
 
 // Reads DIR/scenes/CLEVR_<split>_scenes.json (or scenes_file when not empty) and pairs each record with
 // DIR/images/<split>/<image_filename>. A record without its image is an error unless allow_missing, then it
-// is left out and counted. Objects must carry pixel_coords and the four attributes.
+// is left out and counted. Objects must carry pixel_coords and the four attributes. Object masks, when the
+// folder has them, are DIR/masks/<split>/<image_filename>: 8-bit, each pixel the index + 1 of the object it
+// shows (0 = ground).
 SceneDataset openSceneDataset(const std::string& dir, const std::string& split, const std::string& scenes_file = "",
                               bool allow_missing = false);
 
@@ -43,6 +47,7 @@ struct LoaderOptions {
   int threads = 2;      // decoding threads
   int prefetch = 4;     // batches decoded ahead
   bool augment = false; // photometric jitter, blur and noise (deterministic per seed, step and image)
+  bool object_ids = false;  // also read each image's object mask into SceneBatch::object_ids
   uint64_t seed = 0;
   double heatmap_sigma = 0.8;  // Gaussian of the centre heatmap, in output cells
 };
@@ -55,12 +60,13 @@ struct SceneBatch {
   at::Tensor labels;     // [B, N, 4] int64
   at::Tensor mask;       // [B, N] 1 for objects
   at::Tensor positions;  // [B, N, 3] 3d_coords
+  at::Tensor object_ids; // [B, 1, H, W] float: each pixel's object index + 1, 0 = ground (object_ids only)
   std::vector<int> indices;         // dataset indices
   std::vector<int> image_widths;    // original widths (pixel_coords scale = image_width / input width)
 };
 
 // Builds one batch from dataset records (used by the loader's threads; also directly by tests).
-// `step` only seeds the augmentation. Throws std::runtime_error("PATH: problem") for a bad image.
+// `step` only seeds the augmentation. Throws std::runtime_error("PATH: problem") for a bad image or mask.
 SceneBatch buildSceneBatch(const SceneDataset& data, const std::vector<int>& indices, const LoaderOptions& options,
                            int64_t step);
 

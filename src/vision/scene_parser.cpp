@@ -21,7 +21,7 @@ nlohmann::json SceneParserOptions::toJson() const {
           {"slot_size", slot_size},     {"prototype_size", prototype_size}, {"heads", heads},
           {"max_objects", max_objects}, {"attention", attention}, {"detection_threshold", detection_threshold},
           {"relation_sharpness", relation_sharpness}, {"output_stride", kOutputStride}, {"crop_size", crop_size},
-          {"crop_readout", crop_readout}, {"folded_norms", folded_norms}};
+          {"crop_readout", crop_readout}, {"crop_mask", crop_mask}, {"folded_norms", folded_norms}};
 }
 
 SceneParserOptions SceneParserOptions::fromJson(const nlohmann::json& j) {
@@ -39,6 +39,7 @@ SceneParserOptions SceneParserOptions::fromJson(const nlohmann::json& j) {
     o.relation_sharpness = j.at("relation_sharpness").get<double>();
     o.crop_size = j.value("crop_size", int64_t{0});  // models from before the crop branch have none
     o.crop_readout = j.value("crop_readout", std::string("mean"));  // parsers from before the option averaged
+    o.crop_mask = j.value("crop_mask", false);  // parsers from before the option predict no masks
     o.folded_norms = j.value("folded_norms", false);
     if (j.at("output_stride").get<int64_t>() != kOutputStride) throw std::runtime_error("output stride differs");
   } catch (const nlohmann::json::exception& e) {
@@ -69,6 +70,7 @@ void SceneParserOptions::check() const {
   if (crop_size % 8 != 0) throw std::runtime_error("crop size: must be 0 (off) or a multiple of 8");
   if (crop_readout != "grid" && crop_readout != "mean")
     throw std::runtime_error("crop read-out: must be grid or mean (got " + crop_readout + ")");
+  if (crop_mask && crop_size == 0) throw std::runtime_error("crop mask: needs the crop branch (a crop size > 0)");
   hopfield::parse_attention_kind(attention);  // throws std::invalid_argument (a runtime error) on bad names
   if (!(detection_threshold > 0.0 && detection_threshold < 1.0))
     throw std::runtime_error("detection threshold: must be in (0, 1)");
@@ -143,7 +145,12 @@ SceneParserImpl::SceneParserImpl(SceneParserOptions options) : options_(std::mov
     }
     const int64_t grid = SceneParserOptions::kCropGrid;
     const int64_t cells = options_.crop_readout == "grid" ? grid * grid : 1;
-    crop_out = register_module("crop_out", hopfield::QuantLinear(4 * k * cells, s));
+    if (options_.crop_mask) {
+      // The mask head sees the quarter-side map and, upsampled, the last one (which covers the whole crop).
+      crop_mask_hidden = register_module("crop_mask_hidden", conv(8 * k, k, 3, 1, 1, true));
+      crop_mask_out = register_module("crop_mask_out", conv(k, 1, 1, 1, 1, true));
+    }
+    crop_out = register_module("crop_out", hopfield::QuantLinear(4 * k * (cells + (options_.crop_mask ? 1 : 0)), s));
     // Zero at first: a parser warm-started from one without crops begins as that parser (`--init`).
     torch::NoGradGuard no_grad_crop;
     crop_out->weight.zero_();
@@ -187,7 +194,7 @@ void SceneParserImpl::setDetectionThreshold(double threshold) {
 }
 
 at::Tensor SceneParserImpl::cropFeatures(const at::Tensor& images, const at::Tensor& centers,
-                                         const at::Tensor& slot_mask) {
+                                         const at::Tensor& slot_mask, SlotOutputs& crops) {
   const int64_t B = centers.size(0), N = centers.size(1), S = options_.crop_size;
   const double scale = static_cast<double>(options_.imageScale());
   const double W = static_cast<double>(images.size(3)), H = static_cast<double>(images.size(2));
@@ -212,15 +219,29 @@ at::Tensor SceneParserImpl::cropFeatures(const at::Tensor& images, const at::Ten
   at::Tensor patches = F::grid_sample(images.index_select(0, image_of), grid,
                                       F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kBorder)
                                           .align_corners(false));  // [K, 3, S, S]
-  at::Tensor x = patches;
-  for (size_t i = 0; i < crop_convs->size(); ++i)
+  at::Tensor x = patches, quarter;
+  for (size_t i = 0; i < crop_convs->size(); ++i) {
     x = convNormRelu(*crop_convs[i]->as<hopfield::QuantConv2d>(), normAt(crop_norms, i), x);
-  x = options_.crop_readout == "grid"
+    if (i + 2 == crop_convs->size()) quarter = x;  // [K, 4k, S/4, S/4], before the last stride-2 stage
+  }
+  std::vector<at::Tensor> readout{
+      options_.crop_readout == "grid"
           ? F::adaptive_avg_pool2d(x, F::AdaptiveAvgPool2dFuncOptions({SceneParserOptions::kCropGrid,
                                                                         SceneParserOptions::kCropGrid}))
                 .flatten(1)
-          : x.mean({2, 3});
-  at::Tensor encoded = crop_out(x);  // [K, slot_size]
+          : x.mean({2, 3})};
+  if (options_.crop_mask) {
+    at::Tensor wide = F::interpolate(x, F::InterpolateFuncOptions()
+                                            .size(std::vector<int64_t>{quarter.size(2), quarter.size(3)})
+                                            .mode(torch::kNearest));
+    at::Tensor logits = crop_mask_out(crop_mask_hidden->forward(at::cat({quarter, wide}, 1), /*relu=*/true));
+    at::Tensor m = at::sigmoid(logits);
+    readout.push_back((quarter * m).sum({2, 3}) / (m.sum({2, 3}) + 1e-3));  // the features under the mask
+    crops.mask_logits = logits;
+    crops.crop_grid = grid;
+    crops.cropped_slots = keep;
+  }
+  at::Tensor encoded = crop_out(at::cat(readout, 1));  // [K, slot_size]
   return out.index_copy(0, keep, encoded).view({B, N, options_.slot_size});
 }
 
@@ -280,9 +301,9 @@ SlotOutputs SceneParserImpl::slots(const at::Tensor& features, const at::Tensor&
   at::Tensor scale = at::tensor({2.0 / options_.input_width, 2.0 / options_.input_height}, centers.options());
   at::Tensor coords = centers * scale - 1.0;
   at::Tensor x = slot_input(at::cat({sample(features, centers), coords}, -1));
-  if (options_.crop_size > 0) x = x + cropFeatures(images, centers, slot_mask);
-  at::Tensor padding = slot_mask < 0.5;
   SlotOutputs out;
+  if (options_.crop_size > 0) x = x + cropFeatures(images, centers, slot_mask, out);
+  at::Tensor padding = slot_mask < 0.5;
   out.features = context(x, padding);
   for (size_t g = 0; g < concept_memories.size(); ++g) {
     auto* query = concept_queries[g]->as<hopfield::QuantLinear>();
@@ -370,7 +391,7 @@ SceneParse SceneParserImpl::parse(const at::Tensor& images) {
 }
 
 ParserLosses SceneParserImpl::losses(const at::Tensor& images, const at::Tensor& heatmap, const at::Tensor& centers,
-                                     const at::Tensor& labels, const at::Tensor& mask) {
+                                     const at::Tensor& labels, const at::Tensor& mask, const at::Tensor& object_ids) {
   DenseOutputs d = dense(images);
   const int64_t B = centers.size(0), N = centers.size(1), h = d.heatmap_logits.size(2), w = d.heatmap_logits.size(3);
   ParserLosses out;
@@ -400,7 +421,22 @@ ParserLosses SceneParserImpl::losses(const at::Tensor& images, const at::Tensor&
     at::Tensor nll = -s.attributes[g].gather(-1, y.unsqueeze(-1)).squeeze(-1).log();
     out.attributes = out.attributes + (nll * mask).sum() / objects;
   }
-  out.total = out.heatmap + out.offset + out.attributes;
+  // Visible masks: each crop's cells against the share of their pixels that show the slot's own object.
+  out.mask = at::zeros({}, images.options());
+  if (s.mask_logits.defined() && object_ids.defined()) {
+    TORCH_CHECK(object_ids.dim() == 4 && object_ids.size(0) == B && object_ids.size(1) == 1 &&
+                    object_ids.size(2) == images.size(2) && object_ids.size(3) == images.size(3),
+                "SceneParser: object ids must be [B, 1, H, W] as the images");
+    at::Tensor image_of = s.cropped_slots.div(N, "floor");
+    at::Tensor own = (s.cropped_slots.remainder(N) + 1).to(images.scalar_type()).view({-1, 1, 1, 1});
+    at::Tensor seen = F::grid_sample(object_ids.index_select(0, image_of), s.crop_grid,
+                                     F::GridSampleFuncOptions().mode(torch::kNearest).padding_mode(torch::kZeros)
+                                         .align_corners(false));  // [K, 1, S, S]
+    const int64_t cell = options_.crop_size / s.mask_logits.size(2);
+    at::Tensor target = F::avg_pool2d((seen == own).to(images.scalar_type()), F::AvgPool2dFuncOptions(cell));
+    out.mask = at::binary_cross_entropy_with_logits(s.mask_logits, target);
+  }
+  out.total = out.heatmap + out.offset + out.attributes + out.mask;
   return out;
 }
 

@@ -43,6 +43,10 @@ struct SceneParserOptions {
   // flattened), so the slot knows what lies at the centre of its crop and what in front of or beside it;
   // "mean" averages it away (the parsers before this option).
   std::string crop_readout = "grid";
+  // true: the crop CNN also predicts which pixels of its crop belong to the slot's own object (its visible
+  // mask, at a quarter of the crop's side), learnt from the generator's object masks; the crop features
+  // pooled under that mask join the read-out, so a partly hidden object is read from what shows of it.
+  bool crop_mask = false;
   // true: each BatchNorm is folded into the convolution before it (the convolutions carry biases and there are
   // no norm layers), as a quantized model is stored; foldBatchNorms makes such a parser from a trained one.
   bool folded_norms = false;
@@ -69,6 +73,10 @@ struct DenseOutputs {
 struct SlotOutputs {
   std::vector<at::Tensor> attributes;  // [B, N, V_a] probabilities
   at::Tensor features;                 // [B, N, slot_size]
+  // With crop_mask, for the K slots that were cropped (slot_mask > 0.5): the visible-mask logits
+  // [K, 1, crop_size / 4, crop_size / 4], where each crop was sampled from (grid_sample's grid [K, S, S, 2]
+  // over the image it came from) and the flat slot index b * N + n of each.
+  at::Tensor mask_logits, crop_grid, cropped_slots;
 };
 
 // Object slots from the dense outputs: the top max_objects local maxima (3x3) of the heatmap, their
@@ -87,6 +95,7 @@ struct SceneParse {
 
 struct ParserLosses {
   at::Tensor total, heatmap, offset, attributes;
+  at::Tensor mask;  // the visible-mask loss (zero without crop_mask or object ids)
 };
 
 class SceneParser;
@@ -103,9 +112,10 @@ class SceneParserImpl : public torch::nn::Module {
                     const at::Tensor& images);
   // Full inference: images [B, 3, imageHeight, imageWidth] in [0, 1].
   SceneParse parse(const at::Tensor& images);
-  // Training losses against batch targets (centres, labels, mask, heatmap as in scene_data.h).
+  // Training losses against batch targets (centres, labels, mask, heatmap, object ids as in scene_data.h).
+  // With crop_mask and object_ids given, the crops' predicted visible masks learn from the object ids.
   ParserLosses losses(const at::Tensor& images, const at::Tensor& heatmap, const at::Tensor& centers,
-                      const at::Tensor& labels, const at::Tensor& mask);
+                      const at::Tensor& labels, const at::Tensor& mask, const at::Tensor& object_ids = at::Tensor());
 
   const SceneParserOptions& options() const { return options_; }
   // The existence probability a peak needs to become an object (throws std::runtime_error outside (0, 1)).
@@ -117,8 +127,10 @@ class SceneParserImpl : public torch::nn::Module {
  private:
   at::Tensor conv_block(int index, const at::Tensor& x);
   at::Tensor sample(const at::Tensor& map, const at::Tensor& centers) const;  // [B, C, h, w] -> [B, N, C]
-  // The crop branch: [B, N, slot_size] features of each slot's patch (zero for slots outside slot_mask).
-  at::Tensor cropFeatures(const at::Tensor& images, const at::Tensor& centers, const at::Tensor& slot_mask);
+  // The crop branch: [B, N, slot_size] features of each slot's patch (zero for slots outside slot_mask), and
+  // with crop_mask the mask logits, grid and slot indices of SlotOutputs.
+  at::Tensor cropFeatures(const at::Tensor& images, const at::Tensor& centers, const at::Tensor& slot_mask,
+                          SlotOutputs& crops);
 
   SceneParserOptions options_;
   GroundPlane ground_;
@@ -133,6 +145,7 @@ class SceneParserImpl : public torch::nn::Module {
       offset_out{nullptr}, feature_out{nullptr};
   torch::nn::BatchNorm2d fuse_norm{nullptr}, refine_norm{nullptr};
   hopfield::QuantLinear slot_input{nullptr}, crop_out{nullptr};
+  hopfield::QuantConv2d crop_mask_hidden{nullptr}, crop_mask_out{nullptr};
   torch::nn::ModuleList crop_convs{nullptr}, crop_norms{nullptr};
   hopfield::TransformerBlock context{nullptr};
   torch::nn::ModuleList concept_queries{nullptr};

@@ -179,18 +179,23 @@ TrainVisionResult trainSceneParser(const TrainVisionOptions& options, std::ostre
   lo.threads = o.loader_threads;
   lo.augment = o.augment;
   lo.seed = o.seed;
+  lo.object_ids = parser->options().crop_mask;
+  if (lo.object_ids && train.masks_dir.empty())
+    throw std::runtime_error(o.data_dir + "/masks/" + o.split +
+                             ": no object masks, which the crop mask learns from (write them with vqa generate --masks)");
   TrainVisionResult result;
   result.start_step = start;
   const auto t0 = std::chrono::steady_clock::now();
   auto elapsed = [&] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
   double last_log = 0, last_checkpoint = 0;
-  double sum_loss = 0, sum_heat = 0, sum_offset = 0, sum_attr = 0;
+  double sum_loss = 0, sum_heat = 0, sum_offset = 0, sum_attr = 0, sum_mask = 0;
   int64_t window = 0;
   BatchLoader loader(train, lo, [&](int64_t k) { return trainingBatch(k, n, o.batch_size, o.seed); }, start,
                      std::max<int64_t>(0, total - start));
   for (int64_t step = start; step < total; ++step) {
     SceneBatch batch = loader.next();
-    ParserLosses l = parser->losses(batch.images, batch.heatmap, batch.centers, batch.labels, batch.mask);
+    ParserLosses l =
+        parser->losses(batch.images, batch.heatmap, batch.centers, batch.labels, batch.mask, batch.object_ids);
     optimizer.zeroGrad();
     l.total.backward();
     const double lr = learningRate(o, step, total);
@@ -202,6 +207,7 @@ TrainVisionResult trainSceneParser(const TrainVisionOptions& options, std::ostre
     sum_heat += l.heatmap.item<double>();
     sum_offset += l.offset.item<double>();
     sum_attr += l.attributes.item<double>();
+    sum_mask += l.mask.item<double>();
     ++window;
     result.last_loss = loss;
     const int64_t done = step + 1;
@@ -213,15 +219,18 @@ TrainVisionResult trainSceneParser(const TrainVisionOptions& options, std::ostre
                           {"loss", sum_loss / window}, {"heatmap", sum_heat / window}, {"offset", sum_offset / window},
                           {"attributes", sum_attr / window}, {"lr", lr}, {"images_per_second", rate},
                           {"elapsed_seconds", now}};
+      if (lo.object_ids) j["mask"] = sum_mask / window;
       metrics << j.dump() << "\n" << std::flush;
       history.push_back(j);
       char line[256];
-      std::snprintf(line, sizeof line, "train-vision: step %lld/%lld  loss %.4f (heatmap %.4f offset %.4f attributes %.4f)  %.1f images/s  ETA %s",
+      char mask_part[32] = "";
+      if (lo.object_ids) std::snprintf(mask_part, sizeof mask_part, " mask %.4f", sum_mask / window);
+      std::snprintf(line, sizeof line, "train-vision: step %lld/%lld  loss %.4f (heatmap %.4f offset %.4f attributes %.4f%s)  %.1f images/s  ETA %s",
                     static_cast<long long>(done), static_cast<long long>(total), sum_loss / window, sum_heat / window,
-                    sum_offset / window, sum_attr / window, rate, training::formatSeconds(eta).c_str());
+                    sum_offset / window, sum_attr / window, mask_part, rate, training::formatSeconds(eta).c_str());
       if (terminal) log << "\r\033[K" << line << std::flush;
       else log << line << "\n" << std::flush;
-      sum_loss = sum_heat = sum_offset = sum_attr = 0;
+      sum_loss = sum_heat = sum_offset = sum_attr = sum_mask = 0;
       window = 0;
       last_log = now;
     }

@@ -2,6 +2,8 @@
 // executor reproduces, and the same bytes for the same seed whatever the thread count.
 #include <gtest/gtest.h>
 
+#include <opencv2/imgcodecs.hpp>
+
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -64,6 +66,60 @@ TEST(SynthGenerate, WritesClevrLayoutDeterministically) {
     ASSERT_TRUE(r.ok) << r.error;
     EXPECT_EQ(r.answer, q.answer);
   }
+}
+
+// --masks: an 8-bit PNG per image, its size, whose pixels name the object they show (index + 1, 0 = ground).
+// Checked against the scene records: every object shows at least the sampler's minimum of pixels, and at its
+// projected centre (pixel_coords) the mask shows the object itself or one nearer to the camera, never the
+// ground. The masks are the same whether or not the images are rendered.
+TEST(SynthGenerate, MasksShowEachObjectWhereItIs) {
+  std::string dir = vqa::testing::scratchDir();
+  std::ostringstream log;
+  GenerateOptions o;
+  o.out_dir = dir + "/full";
+  o.images = 12;
+  o.seed = 5;
+  o.threads = 2;
+  o.questions_per_image = 0;
+  o.render_images = false;
+  o.write_masks = true;
+  generateDataset(o, log);
+  auto scenes = vqa::readClevrScenes(dir + "/full/scenes/CLEVR_train_scenes.json");
+  int objects = 0, own_centre = 0;
+  for (const auto& s : scenes.scenes) {
+    cv::Mat mask = cv::imread(dir + "/full/masks/train/" + s.image_filename, cv::IMREAD_UNCHANGED);
+    ASSERT_FALSE(mask.empty()) << s.image_filename;
+    ASSERT_EQ(mask.type(), CV_8UC1);
+    ASSERT_EQ(mask.cols, 480);
+    ASSERT_EQ(mask.rows, 320);
+    double top = 0;
+    cv::minMaxLoc(mask, nullptr, &top);
+    EXPECT_LE(top, s.size()) << s.image_filename;
+    for (int i = 0; i < s.size(); ++i) {
+      const auto& obj = s.object(i);
+      EXPECT_GE(cv::countNonZero(mask == i + 1), o.sampler.min_pixels) << s.image_filename << " object " << i;
+      const int shown = mask.at<uint8_t>(int(obj.pixel[1]), int(obj.pixel[0])) - 1;
+      ++objects;
+      if (shown == i) {
+        ++own_centre;
+        continue;
+      }
+      ASSERT_GE(shown, 0) << s.image_filename << " object " << i << ": the ground at its centre";
+      EXPECT_LT(s.object(shown).pixel[2], obj.pixel[2]) << s.image_filename << " object " << i << " behind " << shown;
+    }
+  }
+  EXPECT_GT(objects, 36);
+  EXPECT_GE(own_centre, objects * 8 / 10);
+
+  // At another size, with the images rendered: the masks have the images' size.
+  GenerateOptions small = tiny(dir + "/small", 1);
+  small.write_masks = true;
+  generateDataset(small, log);
+  cv::Mat image = cv::imread(dir + "/small/images/train/CLEVR_train_000000.png", cv::IMREAD_UNCHANGED);
+  cv::Mat mask = cv::imread(dir + "/small/masks/train/CLEVR_train_000000.png", cv::IMREAD_UNCHANGED);
+  ASSERT_FALSE(mask.empty());
+  EXPECT_EQ(mask.size(), image.size());
+  EXPECT_GT(cv::countNonZero(mask), 0);
 }
 
 TEST(SynthGenerate, BadTemplateFolderIsAnError) {

@@ -118,12 +118,61 @@ TEST(ModelFile, CropReadoutIsRecordedAndOldOptionsReadAsMean) {
   }
 }
 
+// The crop mask: recorded in the options (files without the key have none), one more read-out block, and a
+// loss whose target is, per crop cell, the share of pixels showing the slot's own object (id = slot + 1).
+// With the mask head's output fixed at a logit of -8 or +8 everywhere, the loss is 8 times the share of cells
+// it gets wrong: all of them or none, as the object ids say.
+TEST(ModelFile, CropMaskIsRecordedAndLearnsTheSlotsOwnPixels) {
+  SceneParserOptions options = vqa::testing::tinySceneParserOptions();
+  options.crop_size = 16;
+  options.crop_mask = true;
+  SceneParser parser(options);
+  const int64_t features = 4 * 16;
+  EXPECT_EQ(parser->named_parameters()["crop_out.weight"].size(1), features * 17);
+  nlohmann::json j = parser->options().toJson();
+  EXPECT_TRUE(SceneParserOptions::fromJson(j).crop_mask);
+  j.erase("crop_mask");
+  EXPECT_FALSE(SceneParserOptions::fromJson(j).crop_mask);
+  j["crop_mask"] = true;
+  j["crop_size"] = 0;
+  try {
+    SceneParserOptions::fromJson(j);
+    ADD_FAILURE() << "a crop mask without crops was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()), "crop mask: needs the crop branch (a crop size > 0)");
+  }
+
+  const int64_t H = options.imageHeight(), W = options.imageWidth();
+  at::Tensor images = at::rand({1, 3, H, W});
+  at::Tensor heatmap = at::zeros({1, 1, options.input_height / 4, options.input_width / 4});
+  // Two slots near the middle, where their crops lie inside the image.
+  at::Tensor centers = at::tensor({110.0f, 80.0f, 130.0f, 84.0f}).view({1, 2, 2});
+  at::Tensor labels = at::zeros({1, 2, 4}, at::kLong);
+  torch::NoGradGuard no_grad;
+  parser->named_parameters()["crop_mask_out.weight"].zero_();
+  auto mask_loss = [&](double logit, float id, std::vector<float> slots, bool with_ids = true) {
+    parser->named_parameters()["crop_mask_out.bias"].fill_(logit);
+    at::Tensor ids = at::full({1, 1, H, W}, id);
+    return parser->losses(images, heatmap, centers, labels, at::tensor(slots).view({1, 2}),
+                          with_ids ? ids : at::Tensor())
+        .mask.item<double>();
+  };
+  EXPECT_NEAR(mask_loss(-8, 1, {1, 0}), 8.0, 0.01);  // slot 0 sees only object 0: "not its own" is all wrong
+  EXPECT_NEAR(mask_loss(8, 1, {1, 0}), 0.0, 0.01);
+  EXPECT_NEAR(mask_loss(-8, 2, {1, 0}), 0.0, 0.01);  // object 1 everywhere: none of slot 0's own
+  EXPECT_NEAR(mask_loss(8, 2, {1, 0}), 8.0, 0.01);
+  EXPECT_NEAR(mask_loss(-8, 2, {0, 1}), 8.0, 0.01);  // slot 1's own object is 1 (id 2)
+  EXPECT_NEAR(mask_loss(-8, 2, {1, 1}), 4.0, 0.01);  // half the crops wrong
+  EXPECT_EQ(mask_loss(-8, 2, {1, 1}, /*with_ids=*/false), 0.0);  // no ids: no mask loss
+}
+
 // Folding each BatchNorm into its convolution (the form a quantized model is stored in) changes nothing the
 // parser computes in eval mode; the folded parser has no norm layers and records that in its options.
 TEST(ModelFile, FoldedNormsParseAsTheNormsDid) {
   at::manual_seed(21);
   SceneParserOptions options = vqa::testing::tinySceneParserOptions();
   options.crop_size = 16;
+  options.crop_mask = true;  // its head has no norms: folding carries it over
   options.detection_threshold = 1e-6;  // every slot is cropped
   SceneParser parser(options);
   torch::NoGradGuard no_grad;

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
+#include <opencv2/imgcodecs.hpp>
 
 #include <fstream>
 #include <sstream>
@@ -81,6 +82,60 @@ TEST(SceneParserTraining, LossDropsAndEvaluationReportsEveryKey) {
   EXPECT_TRUE(j.contains("relations"));
   EXPECT_TRUE(j["position_error"].contains("mean"));
   EXPECT_GT(j["oracle_program_questions"].get<int>(), 0);
+}
+
+// --crop-mask: the loader hands the generator's masks over unchanged (nearest-neighbour at the image size the
+// parser takes), the visible-mask loss is logged and drops as the parser trains, and a dataset without masks
+// is a one-line error naming the folder.
+TEST(SceneParserTraining, CropMaskLearnsFromTheGeneratorsMasks) {
+  const std::string dir = vqa::testing::scratchDir();
+  const std::string data = vqa::testing::makeImages(dir + "/data", "train", 8, 7, 2, /*masks=*/true);
+  SceneDataset dataset = openSceneDataset(data, "train");
+  ASSERT_EQ(dataset.masks_dir, data + "/masks/train");
+  LoaderOptions lo;
+  lo.image_scale = 2;
+  lo.object_ids = true;
+  SceneBatch batch = buildSceneBatch(dataset, {0, 1}, lo, 0);
+  ASSERT_EQ(batch.object_ids.sizes(), (std::vector<int64_t>{2, 1, 320, 480}));
+  for (int b = 0; b < 2; ++b) {
+    cv::Mat mask = cv::imread(dataset.records[size_t(b)].mask_path, cv::IMREAD_UNCHANGED);  // 240x160
+    ASSERT_EQ(mask.cols, 240);
+    at::Tensor ids = batch.object_ids[b][0];
+    int differ = 0;
+    for (int y = 0; y < mask.rows; ++y)
+      for (int x = 0; x < mask.cols; ++x)
+        differ += ids[2 * y][2 * x].item<float>() != mask.at<uint8_t>(y, x);
+    EXPECT_EQ(differ, 0) << "image " << b;
+    EXPECT_GT(cv::countNonZero(mask), 0);
+  }
+
+  TrainVisionOptions o = tinyTraining(data, dir + "/model.bin");
+  o.steps = 60;
+  o.model.crop_mask = true;
+  std::ostringstream log;
+  trainSceneParser(o, log);
+  std::vector<double> mask_losses;
+  std::ifstream in(dir + "/model.bin.metrics.jsonl");
+  for (std::string line; std::getline(in, line);) {
+    auto j = nlohmann::json::parse(line);
+    if (j.contains("loss")) mask_losses.push_back(j.at("mask").get<double>());
+  }
+  ASSERT_EQ(mask_losses.size(), 60u);
+  double first = 0, last = 0;
+  for (size_t k = 0; k < 5; ++k) first += mask_losses[k] / 5, last += mask_losses[mask_losses.size() - 1 - k] / 5;
+  EXPECT_LT(last, 0.8 * first) << "first " << first << " last " << last;
+  EXPECT_NE(log.str().find(" mask "), std::string::npos);
+  EXPECT_TRUE(loadSceneParser(dir + "/model.bin").parser->options().crop_mask);
+
+  std::filesystem::remove_all(data + "/masks");
+  o.out_path = dir + "/other.bin";
+  try {
+    trainSceneParser(o, log);
+    ADD_FAILURE() << "a dataset without masks trained a crop mask";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()), data + "/masks/train: no object masks, which the crop mask learns from (write "
+                                            "them with vqa generate --masks)");
+  }
 }
 
 TEST(SceneParserTraining, ResumedRunEqualsUninterruptedRun) {
