@@ -68,8 +68,20 @@ SceneEvaluation::SceneEvaluation(double match_radius_px) : radius_(match_radius_
   }
 }
 
-void SceneEvaluation::add(const std::vector<PredictedObject>& predicted, const SceneGraph& truth, int image_width) {
+void SceneEvaluation::add(const std::vector<PredictedObject>& predicted, const SceneGraph& truth, int image_width,
+                          const std::vector<double>* visible_pixels) {
   ++images_;
+  auto band_of = [&](int t) -> Band* {
+    if (!visible_pixels || static_cast<size_t>(t) >= visible_pixels->size()) return nullptr;
+    size_t k = 0;
+    while (k + 1 < kVisibleBands.size() && (*visible_pixels)[static_cast<size_t>(t)] >= kVisibleBands[k + 1]) ++k;
+    return &bands_[k];
+  };
+  if (visible_pixels) {
+    has_bands_ = true;
+    for (int t = 0; t < truth.size(); ++t)
+      if (Band* band = band_of(t)) ++band->annotated;
+  }
   predicted_ += static_cast<long>(predicted.size());
   annotated_ += truth.size();
   const double radius = radius_ * image_width / 480.0;
@@ -91,11 +103,14 @@ void SceneEvaluation::add(const std::vector<PredictedObject>& predicted, const S
     pixel_errors_.push_back(d * 480.0 / image_width);
     const PredictedObject& o = predicted[static_cast<size_t>(p)];
     const SceneObject& obj = truth.object(t);
+    Band* band = band_of(t);
+    if (band) ++band->matched;
     for (auto a : clevr::attributes()) {
       const size_t g = static_cast<size_t>(a);
       const int v = clevr::valueIndex(a, obj.attributes.at(clevr::attributeName(a)));
       confusion_[g][static_cast<size_t>(v)][static_cast<size_t>(o.values[g])] += 1;
       attribute_correct_[g] += v == o.values[g] ? 1 : 0;
+      if (band) band->attribute_correct[g] += v == o.values[g] ? 1 : 0;
     }
     position_errors_.push_back(std::sqrt(std::pow(o.position[0] - obj.coords[0], 2) +
                                          std::pow(o.position[1] - obj.coords[1], 2) +
@@ -176,6 +191,23 @@ nlohmann::json SceneEvaluation::toJson() const {
     j["oracle_program_vqa"] = static_cast<double>(correct_answers_) / questions_;
     j["oracle_program_questions"] = questions_;
   }
+  if (has_bands_) {
+    nlohmann::json bands = nlohmann::json::array();
+    for (size_t k = 0; k < bands_.size(); ++k) {
+      const Band& b = bands_[k];
+      nlohmann::json band = {{"min_pixels", kVisibleBands[k]}, {"annotated", b.annotated}, {"matched", b.matched},
+                             {"recall", b.annotated ? static_cast<double>(b.matched) / b.annotated : 0.0}};
+      if (k + 1 < bands_.size()) band["max_pixels"] = kVisibleBands[k + 1];
+      nlohmann::json attrs = nlohmann::json::object();
+      for (auto a : clevr::attributes()) {
+        const size_t g = static_cast<size_t>(a);
+        attrs[clevr::attributeName(a)] = b.matched ? static_cast<double>(b.attribute_correct[g]) / b.matched : 0.0;
+      }
+      band["attributes"] = attrs;
+      bands.push_back(band);
+    }
+    j["by_visible_pixels"] = bands;
+  }
   return j;
 }
 
@@ -194,6 +226,19 @@ std::string SceneEvaluation::summary() const {
   if (questions_ > 0) {
     std::snprintf(line, sizeof line, "oracle-program VQA on predicted scenes: %ld/%ld = %.4f\n", correct_answers_,
                   questions_, static_cast<double>(correct_answers_) / questions_);
+    out << line;
+  }
+  for (size_t k = 0; has_bands_ && k < bands_.size(); ++k) {
+    const Band& b = bands_[k];
+    const double m = static_cast<double>(std::max(1L, b.matched));
+    char band[32];
+    if (k + 1 < bands_.size()) std::snprintf(band, sizeof band, "%.0f-%.0f", kVisibleBands[k], kVisibleBands[k + 1]);
+    else std::snprintf(band, sizeof band, "%.0f+", kVisibleBands[k]);
+    std::snprintf(line, sizeof line,
+                  "visible px %-9s %5ld objects, recall %.4f  color %.4f shape %.4f material %.4f size %.4f\n", band,
+                  b.annotated, b.annotated ? static_cast<double>(b.matched) / b.annotated : 0.0,
+                  b.attribute_correct[0] / m, b.attribute_correct[1] / m, b.attribute_correct[2] / m,
+                  b.attribute_correct[3] / m);
     out << line;
   }
   return out.str();
@@ -220,6 +265,7 @@ nlohmann::json evaluateSceneParser(SceneParser& parser, const SceneDataset& data
   lo.output_stride = static_cast<int>(SceneParserOptions::kOutputStride);
   lo.max_objects = static_cast<int>(po.max_objects);
   lo.threads = options.loader_threads;
+  lo.object_ids = !data.masks_dir.empty();  // for the breakdown by visible pixels
   const int batches = (total + lo.batch_size - 1) / lo.batch_size;
   auto order = [&](int64_t k) {
     std::vector<int> idx;
@@ -245,7 +291,15 @@ nlohmann::json evaluateSceneParser(SceneParser& parser, const SceneDataset& data
         const SceneGraph& truth = data.records[static_cast<size_t>(batch.indices[b])].scene;
         auto objects = detectedObjects(parse, static_cast<int64_t>(b), po.detection_threshold,
                                        static_cast<int>(po.input_width), batch.image_widths[b]);
-        evaluation.add(objects, truth, batch.image_widths[b]);
+        std::vector<double> visible;
+        if (lo.object_ids) {
+          // Pixels per object id at the loaded size, counted at 480x320.
+          const at::Tensor ids = batch.object_ids[static_cast<int64_t>(b)].flatten().to(at::kLong);
+          const at::Tensor counts = at::bincount(ids, {}, truth.size() + 1).to(at::kDouble);
+          const double per_pixel = (480.0 * 320.0) / static_cast<double>(ids.numel());
+          for (int t = 0; t < truth.size(); ++t) visible.push_back(counts[t + 1].item<double>() * per_pixel);
+        }
+        evaluation.add(objects, truth, batch.image_widths[b], lo.object_ids ? &visible : nullptr);
         auto it = questions_of.find(truth.image_filename);
         const bool asked = it != questions_of.end();
         if (!asked && !options.predicted_scenes) continue;

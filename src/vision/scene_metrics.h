@@ -1,7 +1,8 @@
 // Scene parser evaluation: detections matched to annotated objects (predicted centre within 10 px of
 // pixel_coords at 480x320, greedy by distance), detection precision / recall / F1, per-attribute accuracy
 // and confusion over matched objects, relation accuracy over matched pairs, 3-D position error, and the
-// oracle-program VQA accuracy on the predicted scenes.
+// oracle-program VQA accuracy on the predicted scenes. Where the data has object masks, recall and attribute
+// accuracy are also broken down by the pixels each object shows (at 480x320).
 #pragma once
 #include <array>
 #include <functional>
@@ -36,7 +37,9 @@ class SceneEvaluation {
  public:
   explicit SceneEvaluation(double match_radius_px = 10.0);
   // image_width: the evaluated image's width (the 10 px radius is at 480 wide and scales with it).
-  void add(const std::vector<PredictedObject>& predicted, const SceneGraph& truth, int image_width);
+  // visible_pixels, when given: per annotated object, the pixels it shows at 480x320 (from its object mask).
+  void add(const std::vector<PredictedObject>& predicted, const SceneGraph& truth, int image_width,
+           const std::vector<double>* visible_pixels = nullptr);
   void addQuestion(bool correct) { ++questions_; correct_answers_ += correct ? 1 : 0; }
 
   int images() const { return images_; }
@@ -49,7 +52,16 @@ class SceneEvaluation {
   nlohmann::json toJson() const;
   std::string summary() const;  // a few lines for people
 
+  // The visible-pixel bands of the breakdown: [0, 400), [400, 800), [800, 1500), [1500, inf).
+  static constexpr std::array<double, 4> kVisibleBands{0, 400, 800, 1500};
+
  private:
+  struct Band {
+    long annotated = 0, matched = 0;
+    std::array<long, 4> attribute_correct{};
+  };
+  std::array<Band, kVisibleBands.size()> bands_{};
+  bool has_bands_ = false;
   double radius_;
   int images_ = 0;
   long predicted_ = 0, annotated_ = 0, matched_ = 0;
