@@ -1,6 +1,7 @@
 // Training and evaluation data for the scene parser: a CLEVR-layout folder (images/<split>/...,
-// scenes/CLEVR_<split>_scenes.json, optionally the generator's object masks masks/<split>/...), per-image targets, and a loader that decodes and augments batches on
-// worker threads ahead of the training step. Images are read when a batch needs them, never all at once.
+// scenes/CLEVR_<split>_scenes.json, optionally the generator's object masks masks/<split>/...), per-image
+// targets, and a loader that decodes and augments batches on worker threads ahead of the training step.
+// Images are read when a batch needs them, never all at once.
 #pragma once
 #include <ATen/ATen.h>
 
