@@ -86,7 +86,7 @@ TEST(SceneParserTraining, LossDropsAndEvaluationReportsEveryKey) {
 
 // --crop-mask: the loader hands the generator's masks over unchanged (nearest-neighbour at the image size the
 // parser takes), the visible-mask loss is logged and drops as the parser trains, evaluation counts each object's
-// visible pixels right, and a dataset without masks is a one-line error naming the folder.
+// visible pixels right, a damaged mask or a dataset without masks is a one-line error naming it.
 TEST(SceneParserTraining, CropMaskLearnsFromTheGeneratorsMasks) {
   const std::string dir = vqa::testing::scratchDir();
   const std::string data = vqa::testing::makeImages(dir + "/data", "train", 8, 7, 2, /*masks=*/true);
@@ -150,6 +150,18 @@ TEST(SceneParserTraining, CropMaskLearnsFromTheGeneratorsMasks) {
   }
   EXPECT_EQ(matched, j["detection"]["matched"].get<long>());
   EXPECT_NE(evaluation.summary().find("visible px 0-400"), std::string::npos) << evaluation.summary();
+
+  // A damaged mask is a one-line error naming it.
+  const std::string first_mask = dataset.records[0].mask_path;
+  cv::imwrite(first_mask, cv::Mat(10, 15, CV_8UC1, cv::Scalar(0)));
+  try {
+    buildSceneBatch(dataset, {0}, lo, 0);
+    ADD_FAILURE() << "a mask of the wrong size was read";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()), first_mask + ": 15x10, but its image is 240x160");
+  }
+  std::filesystem::remove(first_mask);
+  EXPECT_THROW(buildSceneBatch(dataset, {0}, lo, 0), std::runtime_error);
 
   std::filesystem::remove_all(data + "/masks");
   o.out_path = dir + "/other.bin";
