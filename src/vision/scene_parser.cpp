@@ -210,7 +210,7 @@ at::Tensor SceneParserImpl::cropFeatures(const at::Tensor& images, const at::Ten
   if (keep.numel() == 0) return out.view({B, N, options_.slot_size});
   at::Tensor c = image_centers.reshape({B * N, 2}).index_select(0, keep);
   at::Tensor w = side.reshape({B * N}).index_select(0, keep);
-  at::Tensor image_of = at::arange(B, at::TensorOptions().dtype(at::kLong)).repeat_interleave(N).index_select(0, keep);
+  at::Tensor image_of = at::arange(B, keep.options()).repeat_interleave(N).index_select(0, keep);
   // Sampling grid [K, S, S, 2] in grid_sample's normalised coordinates (align_corners = false).
   at::Tensor u = (at::arange(S, centers.options()) + 0.5) / static_cast<double>(S) - 0.5;  // [-0.5, 0.5)
   at::Tensor gx = (c.select(1, 0).view({-1, 1, 1}) + w.view({-1, 1, 1}) * u.view({1, 1, S})) * (2.0 / W) - 1.0;
