@@ -41,44 +41,6 @@ namespace vqa::model {
 
 namespace {
 
-// The questions a run uses, chosen from the seed alone so that a resumed run chooses the same.
-struct Selection {
-  std::vector<int> warm;  // questions whose supervised program is used
-  std::vector<int> qa;    // questions used as question-answer pairs only (the warm ones excluded)
-};
-
-Selection selectQuestions(const QaDataset& data, const TrainQaOptions& o) {
-  const int n = static_cast<int>(data.questions.size());
-  std::vector<int> order(n);
-  for (int i = 0; i < n; ++i) order[i] = i;
-  std::mt19937_64 random(o.seed * 0x9E3779B97F4A7C15ull + 17);
-  std::shuffle(order.begin(), order.end(), random);
-  Selection s;
-  // Warm start: round-robin over the families, each family's questions in the shuffled order.
-  std::map<int, std::vector<int>> by_family;
-  for (int i : order) by_family[data.questions[i].question_family_index].push_back(i);
-  std::set<int> warm;
-  for (size_t pass = 0; static_cast<int64_t>(warm.size()) < o.programs; ++pass) {
-    bool any = false;
-    for (auto& [family, members] : by_family) {
-      if (static_cast<int64_t>(warm.size()) >= o.programs) break;
-      if (pass < members.size()) {
-        warm.insert(members[pass]);
-        any = true;
-      }
-    }
-    if (!any) break;
-  }
-  if (static_cast<int64_t>(warm.size()) < o.programs)
-    throw std::runtime_error("--programs: the split has only " + std::to_string(warm.size()) + " questions");
-  s.warm.assign(warm.begin(), warm.end());
-  const int64_t qa_count = std::max<int64_t>(1, std::llround(o.qa_fraction * n));
-  for (int64_t k = 0; k < n && static_cast<int64_t>(s.qa.size()) < qa_count; ++k)
-    if (!warm.count(order[k])) s.qa.push_back(order[k]);
-  std::sort(s.qa.begin(), s.qa.end());
-  return s;
-}
-
 std::vector<int> goldProgram(const QaDataset& data, int question) {
   const ClevrQuestion& q = data.questions[question];
   const std::string record = clevrQuestionLabel(static_cast<size_t>(question), q);
@@ -358,7 +320,7 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& progress
   const bool validating =
       o.val_questions > 0 && std::filesystem::exists(o.data_dir + "/questions/CLEVR_" + o.val_split + "_questions.json");
   if (validating) val = openQaDataset(o.data_dir, o.val_split);
-  const Selection sel = selectQuestions(data, o);
+  const QuestionSelection sel = selectQuestions(data, o.seed, o.programs, o.qa_fraction);
   std::vector<std::vector<int>> gold(sel.warm.size());
   for (size_t k = 0; k < sel.warm.size(); ++k) gold[k] = goldProgram(data, sel.warm[k]);
 

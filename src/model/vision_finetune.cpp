@@ -4,6 +4,7 @@
 
 #include <ATen/core/grad_mode.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -11,6 +12,7 @@
 #include <fstream>
 #include <iostream>
 #include <map>
+#include <numeric>
 #include <random>
 #include <stdexcept>
 #include <unistd.h>
@@ -34,6 +36,8 @@ void checkFinetuneVisionOptions(const FinetuneVisionOptions& o) {
   range("--finetune-batch-size", o.batch_size, 1, 1024);
   range("--finetune-questions", o.questions_per_image, 1, 1000);
   range("--finetune-lr", o.learning_rate, 1e-9, 1.0);
+  range("--qa-fraction", o.qa_fraction, 1e-6, 1.0);
+  range("--programs", static_cast<double>(o.programs), 0, 1e9);
   range("--weight-decay", o.weight_decay, 0, 1.0);
   range("--annotation-weight", o.annotation_weight, 0, 1e3);
   range("--threads", o.threads, 1, 256);
@@ -58,32 +62,47 @@ FinetuneVisionResult finetuneVision(const FinetuneVisionOptions& options, std::o
   if (!model.vision) throw std::runtime_error(o.model_path + ": has no scene parser to fine-tune (--scene vision)");
   int64_t start = 0;
   uint64_t seed = o.seed;
+  double qa_fraction = o.qa_fraction;
+  int64_t supervised = o.programs;
   if (resuming) {
     const nlohmann::json t = loaded.file.header.value("training", nlohmann::json());
     if (!t.is_object() || t.value("stage", "") != "finetune-vision")
       throw std::runtime_error(checkpoint_path + ": not a fine-tuning checkpoint");
     start = t.at("step").get<int64_t>();
     seed = t.at("seed").get<uint64_t>();
+    qa_fraction = t.value("qa_fraction", 1.0);  // checkpoints before the option learnt from every pair
+    supervised = t.value("programs", o.programs);
     log << "finetune-vision: resuming " << checkpoint_path << " at step " << start << "\n";
   }
 
   // Question-answer pairs with the model's program, kept where that program answers them on the annotated scene.
   const QaDataset data = openQaDataset(o.data_dir, o.split);
+  std::vector<int> chosen(data.questions.size());
+  std::iota(chosen.begin(), chosen.end(), 0);
+  if (qa_fraction < 1.0) {  // the share the program run trained on: its supervised questions and its pairs
+    const QuestionSelection selection = selectQuestions(data, seed, supervised, qa_fraction);
+    chosen = selection.warm;
+    chosen.insert(chosen.end(), selection.qa.begin(), selection.qa.end());
+    std::sort(chosen.begin(), chosen.end());
+  }
   std::vector<std::string> texts;
   std::vector<const SceneGraph*> scenes;
-  for (size_t k = 0; k < data.questions.size(); ++k) {
-    texts.push_back(data.questions[k].question);
-    scenes.push_back(&data.scenes[static_cast<size_t>(data.scene_of[k])]);
+  for (int k : chosen) {
+    texts.push_back(data.questions[static_cast<size_t>(k)].question);
+    scenes.push_back(&data.scenes[static_cast<size_t>(data.scene_of[static_cast<size_t>(k)])]);
   }
-  log << "finetune-vision: programs for " << texts.size() << " questions\n" << std::flush;
+  log << "finetune-vision: programs for " << texts.size() << " of " << data.questions.size() << " questions\n"
+      << std::flush;
   const std::vector<AnsweredQuestion> programs = answerWithScenes(model, texts, scenes, 256);
-  std::map<std::string, std::vector<size_t>> usable;  // image filename -> questions with a program
+  std::map<std::string, std::vector<size_t>> usable;  // image filename -> positions in `chosen` with a program
   FinetuneVisionResult result;
-  for (size_t k = 0; k < programs.size(); ++k)
-    if (!programs[k].program.empty() && programs[k].answer == data.questions[k].answer) {
-      usable[data.questions[k].image_filename].push_back(k);
+  for (size_t c = 0; c < programs.size(); ++c) {
+    const size_t k = static_cast<size_t>(chosen[c]);
+    if (!programs[c].program.empty() && programs[c].answer == data.questions[k].answer) {
+      usable[data.questions[k].image_filename].push_back(c);
       ++result.questions;
     }
+  }
   if (result.questions == 0) throw std::runtime_error(data.questions_path + ": no question has a program to learn from");
 
   vision::SceneDataset images = vision::openSceneDataset(o.data_dir, o.split);
@@ -100,7 +119,8 @@ FinetuneVisionResult finetuneVision(const FinetuneVisionOptions& options, std::o
     if (final) return saveEngineModel(path, model);
     nlohmann::json t = {{"stage", "finetune-vision"}, {"step", step}, {"total_steps", o.steps}, {"seed", seed},
                         {"batch_size", o.batch_size}, {"learning_rate", o.learning_rate},
-                        {"annotation_weight", o.annotation_weight}, {"questions_per_image", o.questions_per_image}};
+                        {"annotation_weight", o.annotation_weight}, {"questions_per_image", o.questions_per_image},
+                        {"qa_fraction", qa_fraction}, {"programs", supervised}};
     saveEngineModel(path, model, t, optimizer.state());
   };
 
@@ -132,7 +152,7 @@ FinetuneVisionResult finetuneVision(const FinetuneVisionOptions& options, std::o
       for (size_t j = 0; j < pool.size() && j < static_cast<size_t>(o.questions_per_image); ++j) {
         tokens.push_back(programs[pool[j]].program);
         image_of.push_back(static_cast<int64_t>(b));
-        answer_of.push_back(clevr::answerIndex(data.questions[pool[j]].answer));
+        answer_of.push_back(clevr::answerIndex(data.questions[static_cast<size_t>(chosen[pool[j]])].answer));
       }
     }
     const vision::ParserLosses annotation =

@@ -16,6 +16,10 @@ struct FinetuneVisionOptions {
   int64_t steps = 500;
   int batch_size = 8;           // images per step
   int questions_per_image = 4;  // question-answer pairs per image and step
+  // The pairs it may learn from: those a program run with this seed, `programs` and qa_fraction trained on
+  // (selectQuestions), so that a model trained on a share of the pairs is fine-tuned on that share only.
+  double qa_fraction = 1.0;
+  int64_t programs = 270;
   double learning_rate = 1e-4;
   double weight_decay = 1e-4;
   double annotation_weight = 1.0;  // weight of the parser's annotation losses beside the answer loss

@@ -7,8 +7,11 @@
 #include <ATen/ATen.h>
 #include <opencv2/imgcodecs.hpp>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 #include <string>
 
@@ -160,6 +163,69 @@ TEST(VisionFinetune, ResumedRunEqualsUninterruptedRun) {
   EXPECT_GT(vision_tensors, 0);
   const auto base = vqa::training::readModelFile(dir + "/base.bin", kEngineModelKind, kEngineModelFormatVersion);
   EXPECT_FALSE(at::equal(*base.find("vision.crop_out.weight"), *a.find("vision.crop_out.weight")));
+}
+
+// A program model trained on a share of the question-answer pairs is fine-tuned on that share only: the pairs
+// selectQuestions gives for the run's seed, supervised programs and fraction.
+TEST(VisionFinetune, LearnsOnlyFromThePairsTheProgramRunTrainedOn) {
+  const std::string dir = vqa::testing::scratchDir();
+  const std::string data = makeImages(dir + "/data", "train", 8, 9);
+  const QaDataset qa = openQaDataset(data, "train");
+  const int n = static_cast<int>(qa.questions.size());
+  ASSERT_GE(n, 40);
+  // The selection: `programs` supervised questions over the families, then the fraction of the rest.
+  const QuestionSelection some = selectQuestions(qa, 5, 10, 0.25);
+  ASSERT_EQ(some.warm.size(), 10u);
+  std::set<int> families;
+  for (int k : some.warm) families.insert(qa.questions[static_cast<size_t>(k)].question_family_index);
+  std::set<int> all_families;
+  for (const auto& q : qa.questions) all_families.insert(q.question_family_index);
+  EXPECT_EQ(families.size(), std::min<size_t>(10, all_families.size())) << "one per family first";
+  EXPECT_LE(some.qa.size(), static_cast<size_t>(std::llround(0.25 * n)));
+  EXPECT_GE(some.qa.size(), static_cast<size_t>(std::llround(0.25 * n)) - 10);
+  for (int k : some.qa) EXPECT_EQ(std::count(some.warm.begin(), some.warm.end(), k), 0);
+  EXPECT_EQ(selectQuestions(qa, 5, 10, 0.25).qa, some.qa) << "the seed alone chooses";
+  EXPECT_NE(selectQuestions(qa, 6, 10, 0.25).qa, some.qa);
+
+  vision::SceneParserOptions tiny = vqa::testing::tinySceneParserOptions();
+  vision::SceneParser parser(tiny);
+  vision::saveSceneParser(dir + "/vision.bin", parser);
+  TrainQaOptions programs;
+  programs.data_dir = data;
+  programs.out_path = dir + "/base.bin";
+  programs.programs = 10;
+  programs.qa_fraction = 0.25;
+  programs.seed = 5;
+  programs.warm_steps = 5;
+  programs.rounds = 0;
+  programs.val_questions = 0;
+  programs.model.scene = "vision";
+  programs.vision_path = dir + "/vision.bin";
+  programs.model.parser.model_size = 16;
+  programs.model.parser.num_heads = 2;
+  programs.model.parser.encoder_layers = programs.model.parser.decoder_layers = 1;
+  std::ostringstream log;
+  trainQaModel(programs, log);
+  FinetuneVisionOptions o;
+  o.data_dir = data;
+  o.steps = 1;
+  o.batch_size = 2;
+  o.seed = 5;
+  o.programs = 10;
+  int64_t learnt[2] = {0, 0};
+  for (int k = 0; k < 2; ++k) {
+    o.qa_fraction = k == 0 ? 0.25 : 1.0;
+    o.model_path = dir + "/ft" + std::to_string(k) + ".bin";
+    std::filesystem::copy_file(dir + "/base.bin", o.model_path);
+    learnt[k] = finetuneVision(o, log).questions;
+  }
+  EXPECT_GT(learnt[0], 0);
+  EXPECT_LE(learnt[0], static_cast<int64_t>(some.warm.size() + some.qa.size()));
+  EXPECT_GT(learnt[1], learnt[0]) << "all the pairs give more to learn from";
+  EXPECT_NE(log.str().find("programs for " + std::to_string(some.warm.size() + some.qa.size()) + " of " +
+                           std::to_string(n) + " questions"),
+            std::string::npos)
+      << log.str();
 }
 
 TEST(PixelCommands, TrainAskAndEvalFromImagesWithOneLineErrors) {
