@@ -112,13 +112,11 @@ TEST(PixelAnswering, SoftAnswersEqualTheExactExecutorOnOneHotScenes) {
   EXPECT_GT(ran, static_cast<int>(answers.size()) / 2) << "too few programs ran to compare";
 }
 
-// Fine-tuning from answers stopped midway and resumed ends exactly where an uninterrupted run ends.
-TEST(VisionFinetune, ResumedRunEqualsUninterruptedRun) {
-  const std::string dir = vqa::testing::scratchDir();
-  const std::string data = makeImages(dir + "/data", "train", 6, 8);
-  vision::SceneParserOptions tiny = vqa::testing::tinySceneParserOptions();
-  tiny.crop_size = 16;
-  vision::SceneParser parser(tiny);
+// Options that train a small program model over an untrained scene parser with `parser_options` (saved as
+// DIR/vision.bin) into DIR/base.bin: the engine the fine-tuning tests start from.
+TrainQaOptions tinyVisionEngine(const std::string& dir, const std::string& data,
+                                const vision::SceneParserOptions& parser_options) {
+  vision::SceneParser parser(parser_options);
   vision::saveSceneParser(dir + "/vision.bin", parser);
   TrainQaOptions programs;
   programs.data_dir = data;
@@ -132,6 +130,16 @@ TEST(VisionFinetune, ResumedRunEqualsUninterruptedRun) {
   programs.model.parser.model_size = 16;
   programs.model.parser.num_heads = 2;
   programs.model.parser.encoder_layers = programs.model.parser.decoder_layers = 1;
+  return programs;
+}
+
+// Fine-tuning from answers stopped midway and resumed ends exactly where an uninterrupted run ends.
+TEST(VisionFinetune, ResumedRunEqualsUninterruptedRun) {
+  const std::string dir = vqa::testing::scratchDir();
+  const std::string data = makeImages(dir + "/data", "train", 6, 8);
+  vision::SceneParserOptions tiny = vqa::testing::tinySceneParserOptions();
+  tiny.crop_size = 16;
+  const TrainQaOptions programs = tinyVisionEngine(dir, data, tiny);
   std::ostringstream log;
   trainQaModel(programs, log);
   for (const char* name : {"straight.bin", "resumed.bin"}) std::filesystem::copy_file(dir + "/base.bin", dir + "/" + name);
@@ -187,23 +195,10 @@ TEST(VisionFinetune, LearnsOnlyFromThePairsTheProgramRunTrainedOn) {
   EXPECT_EQ(selectQuestions(qa, 5, 10, 0.25).qa, some.qa) << "the seed alone chooses";
   EXPECT_NE(selectQuestions(qa, 6, 10, 0.25).qa, some.qa);
 
-  vision::SceneParserOptions tiny = vqa::testing::tinySceneParserOptions();
-  vision::SceneParser parser(tiny);
-  vision::saveSceneParser(dir + "/vision.bin", parser);
-  TrainQaOptions programs;
-  programs.data_dir = data;
-  programs.out_path = dir + "/base.bin";
+  TrainQaOptions programs = tinyVisionEngine(dir, data, vqa::testing::tinySceneParserOptions());
   programs.programs = 10;
   programs.qa_fraction = 0.25;
   programs.seed = 5;
-  programs.warm_steps = 5;
-  programs.rounds = 0;
-  programs.val_questions = 0;
-  programs.model.scene = "vision";
-  programs.vision_path = dir + "/vision.bin";
-  programs.model.parser.model_size = 16;
-  programs.model.parser.num_heads = 2;
-  programs.model.parser.encoder_layers = programs.model.parser.decoder_layers = 1;
   std::ostringstream log;
   trainQaModel(programs, log);
   FinetuneVisionOptions o;
