@@ -74,7 +74,8 @@ static vqa::cli::Registrar reg(
       app.add_option("--programs", o->programs, "supervised programs for the warm start, spread over the families (0: none)")
           ->capture_default_str();
       app.add_option("--qa-fraction", o->qa_fraction,
-                     "share of the split's question-answer pairs to train on (the fine-tuning of the scene parser too)")
+                     "share of the split's question-answer pairs to train on; the fine-tuning of the scene parser "
+                     "keeps to the share its programs learnt from unless this is given")
           ->capture_default_str();
       app.add_option("--warm-steps", o->warm_steps, "warm-start steps on the supervised programs")->capture_default_str();
       app.add_option("--rounds", o->rounds, "rounds of program search + learning from answers")->capture_default_str();
@@ -198,7 +199,7 @@ static vqa::cli::Registrar reg(
         finetune->split = o->split;
         finetune->model_path = o->out_path;
         finetune->seed = o->seed;
-        finetune->qa_fraction = o->qa_fraction;
+        finetune->qa_fraction = app.get_option("--qa-fraction")->count() ? o->qa_fraction : 0;
         finetune->programs = o->programs;
         finetune->threads = o->threads;
         finetune->resume = o->resume;

@@ -104,6 +104,7 @@ void saveEngineModel(const std::string& path, EngineModel& model, const nlohmann
   if (quantized && (training.is_object() || !extra.empty()))
     throw std::invalid_argument("saveEngineModel: a quantized model has no training state");
   if (quantized) header["quantization"] = model.quantization;
+  if (model.trained_on.is_object()) header["trained_on"] = model.trained_on;
   if (training.is_object()) header["training"] = training;
   training::NamedTensors tensors = engineTensors(model, quantized);
   for (const auto& e : extra) tensors.push_back(e);
@@ -151,6 +152,12 @@ LoadedEngineModel loadEngineModel(const std::string& path) {
   out.model = std::make_unique<EngineModel>(std::move(tokenizer), options);
   training::loadModuleTensors(out.file, path, "program", *out.model->parser);
   out.model->parser->eval();
+  if (h.contains("trained_on")) {
+    const nlohmann::json& t = h["trained_on"];
+    if (!t.is_object() || !t.contains("seed") || !t.contains("programs") || !t.contains("qa_fraction"))
+      throw std::runtime_error(path + ": trained_on: needs seed, programs and qa_fraction");
+    out.model->trained_on = t;
+  }
   if (options.scene == "vision") {
     out.model->vision = vision::SceneParser(vision_options);
     training::loadModuleTensors(out.file, path, "vision", *out.model->vision);

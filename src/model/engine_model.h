@@ -56,6 +56,9 @@ class EngineModel {
   vision::SceneParser vision{nullptr};  // set when options.scene is "vision"
   // null: floating point; else what quantizeEngine did (model/engine_quantization.h), and the model runs int8.
   nlohmann::json quantization;
+  // The questions its programs learnt from, {split, seed, programs, qa_fraction} as selectQuestions took them
+  // (model/qa_data.h); null when not recorded. Later stages (fine-tuning from answers) keep to that share.
+  nlohmann::json trained_on;
 };
 
 // Tracks outlier statistics (hopfield/outliers.h) of every attention block of the engine: the program parser's

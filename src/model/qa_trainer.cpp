@@ -247,6 +247,11 @@ vision::SceneParser sceneParserFor(const TrainQaOptions& o, std::ostream& log) {
   log << "train: scene parser " << path << " (" << loaded.parser->options().toJson().dump() << ")\n";
   return loaded.parser;
 }
+
+// EngineModel::trained_on for a program run of these settings.
+nlohmann::json selectionRecord(const std::string& split, uint64_t seed, int64_t programs, double qa_fraction) {
+  return {{"split", split}, {"seed", seed}, {"programs", programs}, {"qa_fraction", qa_fraction}};
+}
 }  // namespace
 
 void joinSceneParser(const TrainQaOptions& o, const std::string& programs_from, std::ostream& log) {
@@ -257,6 +262,10 @@ void joinSceneParser(const TrainQaOptions& o, const std::string& programs_from, 
     throw std::runtime_error(programs_from + ": already reads images (--programs-from takes an oracle-scene model)");
   hopfield::set_compute_threads(o.threads);
   EngineModel& m = *loaded.model;
+  const nlohmann::json t = loaded.file.header.value("training", nlohmann::json());
+  if (m.trained_on.is_null() && t.is_object() && t.contains("qa_fraction"))  // a program model that predates the record
+    m.trained_on = selectionRecord(t.value("split", "train"), t.at("seed").get<uint64_t>(),
+                                   t.at("programs").get<int64_t>(), t.at("qa_fraction").get<double>());
   m.options.scene = "vision";
   m.vision = sceneParserFor(o, log);
   saveEngineModel(o.out_path, m);
@@ -332,6 +341,7 @@ TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& progress
     model = std::make_unique<EngineModel>(program::QuestionTokenizer::build(texts), o.model);
   }
   EngineModel& m = *model;
+  m.trained_on = selectionRecord(o.split, o.seed, o.programs, o.qa_fraction);
   if (m.options.scene == "vision" && !m.vision) {
     if (group.world() > 1 && o.vision_path.empty())
       throw std::runtime_error("--scene vision over several processes: train the scene parser first (vqa train-vision) "

@@ -36,7 +36,7 @@ void checkFinetuneVisionOptions(const FinetuneVisionOptions& o) {
   range("--finetune-batch-size", o.batch_size, 1, 1024);
   range("--finetune-questions", o.questions_per_image, 1, 1000);
   range("--finetune-lr", o.learning_rate, 1e-9, 1.0);
-  range("--qa-fraction", o.qa_fraction, 1e-6, 1.0);
+  if (o.qa_fraction != 0) range("--qa-fraction", o.qa_fraction, 1e-6, 1.0);
   range("--programs", static_cast<double>(o.programs), 0, 1e9);
   range("--weight-decay", o.weight_decay, 0, 1.0);
   range("--annotation-weight", o.annotation_weight, 0, 1e3);
@@ -62,8 +62,12 @@ FinetuneVisionResult finetuneVision(const FinetuneVisionOptions& options, std::o
   if (!model.vision) throw std::runtime_error(o.model_path + ": has no scene parser to fine-tune (--scene vision)");
   int64_t start = 0;
   uint64_t seed = o.seed;
-  double qa_fraction = o.qa_fraction;
-  int64_t supervised = o.programs;
+  // Which pairs: the model's record of its program run, else the options (every pair unless a share is asked).
+  const nlohmann::json& record = model.trained_on;
+  uint64_t selection_seed = record.is_object() ? record.at("seed").get<uint64_t>() : o.seed;
+  int64_t supervised = record.is_object() ? record.at("programs").get<int64_t>() : o.programs;
+  const double recorded_fraction = record.is_object() ? record.at("qa_fraction").get<double>() : 1.0;
+  double qa_fraction = o.qa_fraction > 0 ? o.qa_fraction : recorded_fraction;
   if (resuming) {
     const nlohmann::json t = loaded.file.header.value("training", nlohmann::json());
     if (!t.is_object() || t.value("stage", "") != "finetune-vision")
@@ -72,6 +76,7 @@ FinetuneVisionResult finetuneVision(const FinetuneVisionOptions& options, std::o
     seed = t.at("seed").get<uint64_t>();
     qa_fraction = t.value("qa_fraction", 1.0);  // checkpoints before the option learnt from every pair
     supervised = t.value("programs", o.programs);
+    selection_seed = t.value("selection_seed", seed);
     log << "finetune-vision: resuming " << checkpoint_path << " at step " << start << "\n";
   }
 
@@ -80,7 +85,7 @@ FinetuneVisionResult finetuneVision(const FinetuneVisionOptions& options, std::o
   std::vector<int> chosen(data.questions.size());
   std::iota(chosen.begin(), chosen.end(), 0);
   if (qa_fraction < 1.0) {  // the share the program run trained on: its supervised questions and its pairs
-    const QuestionSelection selection = selectQuestions(data, seed, supervised, qa_fraction);
+    const QuestionSelection selection = selectQuestions(data, selection_seed, supervised, qa_fraction);
     chosen = selection.warm;
     chosen.insert(chosen.end(), selection.qa.begin(), selection.qa.end());
     std::sort(chosen.begin(), chosen.end());
@@ -91,6 +96,9 @@ FinetuneVisionResult finetuneVision(const FinetuneVisionOptions& options, std::o
     texts.push_back(data.questions[static_cast<size_t>(k)].question);
     scenes.push_back(&data.scenes[static_cast<size_t>(data.scene_of[static_cast<size_t>(k)])]);
   }
+  if (!resuming && std::abs(qa_fraction - recorded_fraction) > 1e-12)
+    log << "finetune-vision: its programs learnt from " << recorded_fraction << " of the pairs; fine-tuning on "
+        << qa_fraction << " as asked\n";
   log << "finetune-vision: programs for " << texts.size() << " of " << data.questions.size() << " questions\n"
       << std::flush;
   const std::vector<AnsweredQuestion> programs = answerWithScenes(model, texts, scenes, 256);
@@ -120,7 +128,7 @@ FinetuneVisionResult finetuneVision(const FinetuneVisionOptions& options, std::o
     nlohmann::json t = {{"stage", "finetune-vision"}, {"step", step}, {"total_steps", o.steps}, {"seed", seed},
                         {"batch_size", o.batch_size}, {"learning_rate", o.learning_rate},
                         {"annotation_weight", o.annotation_weight}, {"questions_per_image", o.questions_per_image},
-                        {"qa_fraction", qa_fraction}, {"programs", supervised}};
+                        {"qa_fraction", qa_fraction}, {"programs", supervised}, {"selection_seed", selection_seed}};
     saveEngineModel(path, model, t, optimizer.state());
   };
 

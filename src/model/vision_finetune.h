@@ -16,9 +16,11 @@ struct FinetuneVisionOptions {
   int64_t steps = 500;
   int batch_size = 8;           // images per step
   int questions_per_image = 4;  // question-answer pairs per image and step
-  // The pairs it may learn from: those a program run with this seed, `programs` and qa_fraction trained on
-  // (selectQuestions), so that a model trained on a share of the pairs is fine-tuned on that share only.
-  double qa_fraction = 1.0;
+  // The pairs it may learn from: those its program run trained on (selectQuestions with the seed, programs
+  // and qa_fraction the model records as trained_on), so that a model trained on a share of the pairs is
+  // fine-tuned on that share only. qa_fraction > 0 asks for another share of the same seeded order (1: every
+  // pair); `programs` and `seed` stand in for a model that records nothing.
+  double qa_fraction = 0;
   int64_t programs = 270;
   double learning_rate = 1e-4;
   double weight_decay = 1e-4;

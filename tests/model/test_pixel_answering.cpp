@@ -201,15 +201,22 @@ TEST(VisionFinetune, LearnsOnlyFromThePairsTheProgramRunTrainedOn) {
   programs.seed = 5;
   std::ostringstream log;
   trainQaModel(programs, log);
+  // The model file records the selection; the fine-tuning keeps to it whatever its own seed, unless a share
+  // is asked for.
+  const nlohmann::json recorded = loadEngineModel(dir + "/base.bin").model->trained_on;
+  ASSERT_TRUE(recorded.is_object());
+  EXPECT_EQ(recorded["seed"], 5);
+  EXPECT_EQ(recorded["programs"], 10);
+  EXPECT_DOUBLE_EQ(recorded["qa_fraction"].get<double>(), 0.25);
   FinetuneVisionOptions o;
   o.data_dir = data;
   o.steps = 1;
   o.batch_size = 2;
-  o.seed = 5;
-  o.programs = 10;
+  o.seed = 77;      // the fine-tuning's own batches; not the selection's
+  o.programs = 99;  // stands in only for a model that records nothing
   int64_t learnt[2] = {0, 0};
   for (int k = 0; k < 2; ++k) {
-    o.qa_fraction = k == 0 ? 0.25 : 1.0;
+    o.qa_fraction = k == 0 ? 0 : 1.0;
     o.model_path = dir + "/ft" + std::to_string(k) + ".bin";
     std::filesystem::copy_file(dir + "/base.bin", o.model_path);
     learnt[k] = finetuneVision(o, log).questions;
@@ -221,6 +228,9 @@ TEST(VisionFinetune, LearnsOnlyFromThePairsTheProgramRunTrainedOn) {
                            std::to_string(n) + " questions"),
             std::string::npos)
       << log.str();
+  EXPECT_NE(log.str().find("its programs learnt from 0.25 of the pairs; fine-tuning on 1 as asked"), std::string::npos)
+      << log.str();
+  EXPECT_EQ(loadEngineModel(o.model_path).model->trained_on, recorded) << "the fine-tuned model keeps the record";
 }
 
 TEST(PixelCommands, TrainAskAndEvalFromImagesWithOneLineErrors) {
@@ -306,6 +316,8 @@ TEST(PixelCommands, TrainAskAndEvalFromImagesWithOneLineErrors) {
     EXPECT_GT(moved, 0);
     auto programs = oracle.model->parser->named_parameters();
     for (auto& p : tuned.model->parser->named_parameters()) EXPECT_TRUE(at::equal(p.value(), programs[p.key()])) << p.key();
+    EXPECT_TRUE(oracle.model->trained_on.is_object());
+    EXPECT_EQ(tuned.model->trained_on, oracle.model->trained_on) << "joined with the record of its programs";
   }
 
   // Evaluation from the images, with the detections scored against the scene file.
