@@ -34,6 +34,7 @@ static vqa::cli::Registrar reg(
       app.add_option("--init", o->init_path,
                      "start from this scene parser's weights where names and shapes match (e.g. one without crops)");
       app.add_flag("!--no-augment", o->augment, "no photometric augmentation");
+      app.add_flag("--flip", o->flip, "mirror about half the training images left-right (with their masks and centres)");
       app.add_option("--checkpoint-seconds", o->checkpoint_seconds, "seconds between checkpoints")->capture_default_str();
       app.add_option("--log", o->log_path, "metrics log, JSON lines (default MODEL.metrics.jsonl)");
       app.add_option("--curves", o->curves_path, "PNG of the training curves (default MODEL.curves.png)");

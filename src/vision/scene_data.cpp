@@ -141,12 +141,19 @@ SceneBatch buildSceneBatch(const SceneDataset& data, const std::vector<int>& ind
     const cv::Size size(o.input_width * o.image_scale, o.input_height * o.image_scale);
     if (bgr.size() == size) resized = bgr;
     else cv::resize(bgr, resized, size, 0, 0, cv::INTER_AREA);
+    const uint64_t image_seed = mix(mix(o.seed, static_cast<uint64_t>(step)), static_cast<uint64_t>(b));
+    // A mirrored CLEVR scene is another CLEVR scene: attributes hold, centres mirror, relations are not learnt.
+    const bool flipped = o.flip && (mix(image_seed, 0xF119ull) & 1) != 0;
+    if (flipped) cv::flip(resized, resized, 1);
     cv::cvtColor(resized, rgb, cv::COLOR_BGR2RGB);
     rgb.convertTo(rgb_float, CV_32FC3, 1.0 / 255.0);
-    if (o.augment)
-      augment(rgb_float, mix(mix(o.seed, static_cast<uint64_t>(step)), static_cast<uint64_t>(b)), o.image_scale);
+    if (o.augment) augment(rgb_float, image_seed, o.image_scale);
     batch.images[b] = toTensor(rgb_float);
-    if (o.object_ids) batch.object_ids[b] = readObjectMask(r.mask_path, r.image_path, bgr.size(), size);
+    if (o.object_ids) {
+      at::Tensor ids = readObjectMask(r.mask_path, r.image_path, bgr.size(), size);
+      batch.object_ids[b] = flipped ? ids.flip({2}) : ids;
+    }
+    batch.flipped.push_back(flipped);
 
     const double scale = static_cast<double>(o.input_width) / bgr.cols;
     if (r.scene.size() > N)
@@ -154,7 +161,7 @@ SceneBatch buildSceneBatch(const SceneDataset& data, const std::vector<int>& ind
                                std::to_string(N) + " slots");
     for (int i = 0; i < r.scene.size(); ++i) {
       const SceneObject& obj = r.scene.object(i);
-      const double x = obj.pixel[0] * scale, y = obj.pixel[1] * scale;
+      const double x = (flipped ? bgr.cols - 1 - obj.pixel[0] : obj.pixel[0]) * scale, y = obj.pixel[1] * scale;
       centers[b][i][0] = static_cast<float>(x);
       centers[b][i][1] = static_cast<float>(y);
       mask[b][i] = 1.0f;

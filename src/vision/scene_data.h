@@ -48,6 +48,7 @@ struct LoaderOptions {
   int threads = 2;      // decoding threads
   int prefetch = 4;     // batches decoded ahead
   bool augment = false; // photometric jitter, blur and noise (deterministic per seed, step and image)
+  bool flip = false;    // mirror about half the images left-right: pixels, object mask and centres (same rule)
   bool object_ids = false;  // also read each image's object mask into SceneBatch::object_ids
   uint64_t seed = 0;
   double heatmap_sigma = 0.8;  // Gaussian of the centre heatmap, in output cells
@@ -64,10 +65,11 @@ struct SceneBatch {
   at::Tensor object_ids; // [B, 1, H, W] float: each pixel's object index + 1, 0 = ground (object_ids only)
   std::vector<int> indices;         // dataset indices
   std::vector<int> image_widths;    // original widths (pixel_coords scale = image_width / input width)
+  std::vector<bool> flipped;        // mirrored left-right (LoaderOptions::flip)
 };
 
 // Builds one batch from dataset records (used by the loader's threads; also directly by tests).
-// `step` only seeds the augmentation. Throws std::runtime_error("PATH: problem") for a bad image or mask.
+// `step` only seeds the augmentation and the flips. Throws std::runtime_error("PATH: problem") for a bad image or mask.
 SceneBatch buildSceneBatch(const SceneDataset& data, const std::vector<int>& indices, const LoaderOptions& options,
                            int64_t step);
 

@@ -137,6 +137,7 @@ TrainVisionResult trainSceneParser(const TrainVisionOptions& options, std::ostre
     o.learning_rate = t.at("learning_rate").get<double>();
     o.weight_decay = t.at("weight_decay").get<double>();
     o.augment = t.at("augment").get<bool>();
+    o.flip = t.value("flip", false);  // checkpoints before the option never flipped
     if (t.at("train_images").get<int>() != n)
       throw std::runtime_error(o.out_path + ": trained on " + std::to_string(t.at("train_images").get<int>()) +
                                " images, but the " + o.split + " split now has " + std::to_string(n));
@@ -165,7 +166,7 @@ TrainVisionResult trainSceneParser(const TrainVisionOptions& options, std::ostre
   auto checkpoint = [&](int64_t step) {
     nlohmann::json training = {{"step", step}, {"total_steps", total}, {"seed", o.seed}, {"batch_size", o.batch_size},
                                {"learning_rate", o.learning_rate}, {"weight_decay", o.weight_decay},
-                               {"augment", o.augment}, {"train_images", n}, {"split", o.split},
+                               {"augment", o.augment}, {"flip", o.flip}, {"train_images", n}, {"split", o.split},
                                {"init", o.init_path}};
     saveSceneParser(o.out_path, parser, training, optimizer.state());
   };
@@ -178,6 +179,7 @@ TrainVisionResult trainSceneParser(const TrainVisionOptions& options, std::ostre
   lo.image_scale = static_cast<int>(parser->options().imageScale());
   lo.threads = o.loader_threads;
   lo.augment = o.augment;
+  lo.flip = o.flip;
   lo.seed = o.seed;
   lo.object_ids = parser->options().crop_mask;
   if (lo.object_ids && train.masks_dir.empty())

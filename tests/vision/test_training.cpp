@@ -84,6 +84,49 @@ TEST(SceneParserTraining, LossDropsAndEvaluationReportsEveryKey) {
   EXPECT_GT(j["oracle_program_questions"].get<int>(), 0);
 }
 
+// --flip: about half the images come mirrored, each with its object mask and centres mirrored the same way
+// (checked against the unflipped batch mirrored here); attributes stay; the run records the option.
+TEST(SceneParserTraining, FlipMirrorsImageMaskAndCentresTogether) {
+  const std::string dir = vqa::testing::scratchDir();
+  const std::string data = vqa::testing::makeImages(dir + "/data", "train", 8, 7, 2, /*masks=*/true);
+  SceneDataset dataset = openSceneDataset(data, "train");
+  const std::vector<int> all = {0, 1, 2, 3, 4, 5, 6, 7};
+  LoaderOptions lo;
+  lo.object_ids = true;
+  lo.seed = 4;
+  const SceneBatch plain = buildSceneBatch(dataset, all, lo, 3);
+  lo.flip = true;
+  const SceneBatch mirrored = buildSceneBatch(dataset, all, lo, 3);
+  ASSERT_EQ(mirrored.flipped.size(), all.size());
+  int flips = 0;
+  for (size_t b = 0; b < all.size(); ++b) {
+    const bool f = mirrored.flipped[b];
+    flips += f;
+    EXPECT_FALSE(plain.flipped[b]);
+    const int64_t i = static_cast<int64_t>(b);
+    EXPECT_TRUE(at::equal(mirrored.images[i], f ? plain.images[i].flip({2}) : plain.images[i])) << b;
+    EXPECT_TRUE(at::equal(mirrored.object_ids[i], f ? plain.object_ids[i].flip({2}) : plain.object_ids[i])) << b;
+    EXPECT_TRUE(at::equal(mirrored.labels[i], plain.labels[i])) << b;
+    const auto& scene = dataset.records[b].scene;
+    for (int k = 0; k < scene.size(); ++k) {
+      const double x = scene.object(k).pixel[0];
+      EXPECT_FLOAT_EQ(mirrored.centers[i][k][0].item<float>(), static_cast<float>(f ? 239 - x : x)) << b << " " << k;
+      EXPECT_FLOAT_EQ(mirrored.centers[i][k][1].item<float>(), plain.centers[i][k][1].item<float>());
+    }
+  }
+  EXPECT_GT(flips, 0);
+  EXPECT_LT(flips, 8);
+  EXPECT_EQ(buildSceneBatch(dataset, all, lo, 3).flipped, mirrored.flipped) << "the seed and step decide";
+
+  TrainVisionOptions o = tinyTraining(data, dir + "/model.bin");
+  o.steps = 2;
+  o.flip = true;
+  std::ostringstream log;
+  trainSceneParser(o, log);
+  EXPECT_EQ(readModelFile(dir + "/model.bin", kSceneParserKind, kSceneParserFormatVersion).header["training"]["flip"],
+            true);
+}
+
 // --crop-mask: the loader hands the generator's masks over unchanged (nearest-neighbour at the image size the
 // parser takes), the visible-mask loss is logged and drops as the parser trains, evaluation counts each object's
 // visible pixels right, a damaged mask or a dataset without masks is a one-line error naming it.
