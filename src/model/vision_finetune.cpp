@@ -80,6 +80,13 @@ FinetuneVisionResult finetuneVision(const FinetuneVisionOptions& options, std::o
     log << "finetune-vision: resuming " << checkpoint_path << " at step " << start << "\n";
   }
 
+  // A share is chosen from the seeded order of one split's questions: the record's, so the split must match.
+  const std::string recorded_split = record.is_object() ? record.value("split", "train") : o.split;
+  if (qa_fraction < 1.0 && recorded_split != o.split)
+    throw std::runtime_error(o.model_path + ": its programs learnt from a share of the '" + recorded_split +
+                             "' split; fine-tuning on '" + o.split + "' would choose other pairs (use --split " +
+                             recorded_split + ", or --qa-fraction 1)");
+
   // Question-answer pairs with the model's program, kept where that program answers them on the annotated scene.
   const QaDataset data = openQaDataset(o.data_dir, o.split);
   std::vector<int> chosen(data.questions.size());

@@ -231,6 +231,19 @@ TEST(VisionFinetune, LearnsOnlyFromThePairsTheProgramRunTrainedOn) {
   EXPECT_NE(log.str().find("its programs learnt from 0.25 of the pairs; fine-tuning on 1 as asked"), std::string::npos)
       << log.str();
   EXPECT_EQ(loadEngineModel(o.model_path).model->trained_on, recorded) << "the fine-tuned model keeps the record";
+  // The recorded share belongs to the train split: fine-tuning it on another split is a one-line error.
+  o.qa_fraction = 0;
+  o.split = "val";
+  o.model_path = dir + "/ft-val.bin";
+  std::filesystem::copy_file(dir + "/base.bin", o.model_path);
+  try {
+    finetuneVision(o, log);
+    ADD_FAILURE() << "fine-tuned a share of 'train' on 'val'";
+  } catch (const std::runtime_error& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("'train' split"), std::string::npos) << what;
+    EXPECT_EQ(what.find('\n'), std::string::npos) << what;
+  }
 }
 
 TEST(PixelCommands, TrainAskAndEvalFromImagesWithOneLineErrors) {
