@@ -25,6 +25,7 @@ namespace {
 struct AskArgs {
   std::string model, image, question, explain, json;
   int threads = 2, retry_samples = vqa::model::kDefaultRetrySamples;
+  bool mirror_average = false;
 };
 
 void printAnswer(const std::string& question, const vqa::model::ParsedImage& image, const vqa::model::PixelAnswer& a) {
@@ -75,6 +76,8 @@ static vqa::cli::Registrar reg(
       app.add_option("--retry-samples", a->retry_samples,
                      "sampled programs tried where the greedy one cannot run on the detected scene (0: none)")
           ->check(CLI::Range(0, 1024))->capture_default_str();
+      app.add_flag("--mirror-average", a->mirror_average,
+                   "also read each object's attributes from the mirrored image and average (twice the parsing)");
       app.callback([a] {
         const bool from_stdin = a->question.empty();
         if (!from_stdin)
@@ -86,6 +89,7 @@ static vqa::cli::Registrar reg(
         auto loaded = vqa::model::loadEngineModel(a->model);
         vqa::model::EngineModel& model = *loaded.model;
         vqa::model::requireSceneParser(model, a->model);
+        if (a->mirror_average) model.vision->setMirrorAverage(true);
         const std::vector<vqa::model::ParsedImage> parsed = vqa::model::parseImages(model, {image}, 1);
         const vqa::model::ParsedImage& scene = parsed.front();
         std::printf("image: %s, %zu objects\n", a->image.c_str(), scene.objects.size());

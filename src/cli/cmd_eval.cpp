@@ -50,6 +50,7 @@ struct EvalOptions {
   std::string model, data_dir, split = "val";  // a trained model on a dataset folder
   bool held_out = false;  // GQA model: only the questions on the images it held out of training
   bool outliers = false;  // vision model: outlier statistics of the engine's attention blocks
+  bool mirror_average = false;  // vision model: attributes also read from the mirrored image
 };
 
 struct ClevrItem {
@@ -233,6 +234,7 @@ void evalModel(const EvalOptions& o, OutputFiles& outputs) {
   model::LoadedEngineModel loaded = model::loadEngineModel(o.model);
   if (loaded.model->vision && o.scene_mode != "oracle") return evalPixels(o, *loaded.model, outputs);
   if (o.outliers) throw std::runtime_error("--outliers: goes with a model evaluated from images (--scene vision)");
+  if (o.mirror_average) throw std::runtime_error("--mirror-average: goes with a model evaluated from images (--scene vision)");
   if (o.scene_mode == "vision")
     throw std::runtime_error(o.model + ": an oracle-scene model has no scene parser (--scene vision needs one)");
   if (!o.questions.empty() || !o.scenes.empty())
@@ -335,6 +337,7 @@ void evalPixels(const EvalOptions& o, model::EngineModel& engine, OutputFiles& o
 
   hopfield::OutlierStats outliers;
   if (o.outliers) model::trackOutliers(engine, &outliers);
+  if (o.mirror_average) engine.vision->setMirrorAverage(true);
   Progress progress("eval", static_cast<int64_t>(questions.questions.size()), "questions");
   const auto started = std::chrono::steady_clock::now();
   std::vector<model::PixelAnswer> answers(questions.questions.size());
@@ -400,7 +403,7 @@ void evalPixels(const EvalOptions& o, model::EngineModel& engine, OutputFiles& o
   if (scored && scene_evaluation.images() > 0) out["scenes"] = scene_evaluation.toJson();
   out["mode"] = {{"scene", "vision"}, {"program", "model"}, {"executor", "soft"}, {"model", o.model},
                  {"questions", questions_path}, {"images", image_dir}, {"threads", o.threads},
-                 {"retry_samples", o.retry_samples}};
+                 {"retry_samples", o.retry_samples}, {"mirror_average", o.mirror_average}};
   out["seconds"] = seconds;
   out["questions_per_second"] = seconds > 0 ? static_cast<double>(answers.size()) / seconds : 0.0;
   out["images_per_second"] = seconds > 0 ? static_cast<double>(image_files.size()) / seconds : 0.0;
@@ -590,6 +593,8 @@ static Registrar reg("eval", "Evaluate question answering (oracle scenes and pro
                      "GQA: write [{questionId, prediction}] for score-gqa; --model: each question's program and answer");
   app.add_flag("--skip-missing-scenes", o->skip_missing_scenes, "GQA: skip questions whose image has no scene graph");
   app.add_flag("--held-out", o->held_out, "GQA model: only the questions on the images it held out of training");
+  app.add_flag("--mirror-average", o->mirror_average,
+               "vision model: also read each object's attributes from the mirrored image and average (twice the parsing)");
   app.add_flag("--outliers", o->outliers,
                "vision model: outlier statistics of its attention blocks (average kurtosis, max inf norm)");
   app.callback([o, json, predictions] {
@@ -631,6 +636,7 @@ static Registrar reg("eval", "Evaluate question answering (oracle scenes and pro
     } else {
       if (o->held_out) throw std::runtime_error("--held-out goes with --dataset gqa --model");
       if (o->outliers) throw std::runtime_error("--outliers goes with --model (a vision model)");
+      if (o->mirror_average) throw std::runtime_error("--mirror-average goes with --model (a vision model)");
       if (o->scene_mode != "oracle") throw std::runtime_error("--scene oracle is required (or --model MODEL)");
       if (o->program_mode.empty()) throw std::runtime_error("--program oracle (or --model MODEL) is required");
       if (o->questions.empty()) throw std::runtime_error("--questions is required (or --model with --data)");

@@ -23,7 +23,7 @@ struct EvalScenesArgs {
   std::string model, data, split = "val", scenes, questions, json, scenes_out;
   int threads = 1, loader_threads = 2, batch_size = 8, max_images = 0;
   double detection_threshold = 0;  // 0: the model's
-  bool allow_missing = false;
+  bool allow_missing = false, mirror_average = false;
 };
 }  // namespace
 
@@ -44,6 +44,8 @@ static vqa::cli::Registrar reg(
       app.add_option("--loader-threads", a->loader_threads, "image decoding threads")->capture_default_str();
       app.add_option("--detection-threshold", a->detection_threshold,
                      "existence probability a peak needs to count as an object (default: the model's)");
+      app.add_flag("--mirror-average", a->mirror_average,
+                   "also read each image mirrored left-right and average the two readings (twice the time)");
       app.add_option("--json", a->json, "also write the results as JSON")->type_name("FILE");
       app.add_option("--scenes-out", a->scenes_out,
                      "also write the predicted scenes in CLEVR's scene format (one per evaluated image)")
@@ -70,6 +72,7 @@ static vqa::cli::Registrar reg(
             throw std::runtime_error(std::string("--detection-threshold: ") + e.what());
           }
         }
+        if (a->mirror_average) loaded.parser->setMirrorAverage(true);
         auto data = vqa::vision::openSceneDataset(a->data, a->split, a->scenes, a->allow_missing);
         if (data.records.empty()) throw std::runtime_error(data.scenes_path + ": no scene record has its image");
         vqa::vision::EvaluateOptions eo;

@@ -21,7 +21,8 @@ nlohmann::json SceneParserOptions::toJson() const {
           {"slot_size", slot_size},     {"prototype_size", prototype_size}, {"heads", heads},
           {"max_objects", max_objects}, {"attention", attention}, {"detection_threshold", detection_threshold},
           {"relation_sharpness", relation_sharpness}, {"output_stride", kOutputStride}, {"crop_size", crop_size},
-          {"crop_readout", crop_readout}, {"crop_mask", crop_mask}, {"folded_norms", folded_norms}};
+          {"crop_readout", crop_readout}, {"crop_mask", crop_mask}, {"folded_norms", folded_norms},
+          {"mirror_average", mirror_average}};
 }
 
 SceneParserOptions SceneParserOptions::fromJson(const nlohmann::json& j) {
@@ -41,6 +42,7 @@ SceneParserOptions SceneParserOptions::fromJson(const nlohmann::json& j) {
     o.crop_readout = j.value("crop_readout", std::string("mean"));  // parsers from before the option averaged
     o.crop_mask = j.value("crop_mask", false);  // parsers from before the option predict no masks
     o.folded_norms = j.value("folded_norms", false);
+    o.mirror_average = j.value("mirror_average", false);
     if (j.at("output_stride").get<int64_t>() != kOutputStride) throw std::runtime_error("output stride differs");
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error(std::string("scene parser options: ") + e.what());
@@ -374,8 +376,18 @@ SceneParse SceneParserImpl::parse(const at::Tensor& images) {
   Peaks peaks = decodePeaks(d.heatmap_logits, d.offsets, options_.max_objects);
   const at::Tensor& existence = peaks.existence;
   const at::Tensor& centers = peaks.centers;
-  SlotOutputs s =
-      slots(d.features, centers, (existence >= options_.detection_threshold).to(existence.scalar_type()), images);
+  const at::Tensor slot_mask = (existence >= options_.detection_threshold).to(existence.scalar_type());
+  SlotOutputs s = slots(d.features, centers, slot_mask, images);
+  if (options_.mirror_average) {
+    // The objects stay the image's own (averaging in the mirror's heatmap lowered recall on generated val);
+    // each slot's attributes are also read from the mirror. Pixel column i of the image is column W - 1 - i of its
+    // mirror: in input pixels x -> (W - 1) / scale - x.
+    const at::Tensor mirrored = images.flip({3});
+    const double last = static_cast<double>(options_.imageWidth() - 1) / options_.imageScale();
+    at::Tensor mirrored_centers = at::stack({last - centers.select(-1, 0), centers.select(-1, 1)}, -1);
+    SlotOutputs ms = slots(dense(mirrored).features, mirrored_centers, slot_mask, mirrored);
+    for (size_t a = 0; a < s.attributes.size(); ++a) s.attributes[a] = 0.5 * (s.attributes[a] + ms.attributes[a]);
+  }
 
   SceneParse out;
   out.centers = centers;

@@ -50,6 +50,10 @@ struct SceneParserOptions {
   // true: each BatchNorm is folded into the convolution before it (the convolutions carry biases and there are
   // no norm layers), as a quantized model is stored; foldBatchNorms makes such a parser from a trained one.
   bool folded_norms = false;
+  // true: parse() also reads each detected object's attributes from the image mirrored left-right, at its
+  // mirrored centre, and averages the two distributions; the objects are the image's own. About twice the
+  // inference cost. An inference setting (vqa eval-scenes / eval / ask --mirror-average).
+  bool mirror_average = false;
 
   static constexpr int64_t kOutputStride = 4;
   static constexpr double kCropWindowUnits = 2.8;  // a crop's side in scene units at the object's depth
@@ -120,6 +124,7 @@ class SceneParserImpl : public torch::nn::Module {
   const SceneParserOptions& options() const { return options_; }
   // The existence probability a peak needs to become an object (throws std::runtime_error outside (0, 1)).
   void setDetectionThreshold(double threshold);
+  void setMirrorAverage(bool on) { options_.mirror_average = on; }
   const GroundPlane& groundPlane() const { return ground_; }
   // Tracks the slots' context block (hopfield::TransformerBlock) as PREFIX.context (null: stop).
   void track_outliers(hopfield::OutlierStats* stats, const std::string& prefix);

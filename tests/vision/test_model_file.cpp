@@ -245,3 +245,40 @@ TEST(ScenePeaks, DecodedCentresAreCellPlusOffset) {
   EXPECT_NEAR(p.centers[0][1][1].item<double>(), (2 + 0.5) * 4, 1e-5);
   EXPECT_LT(p.existence[0][2].item<double>(), 0.01);
 }
+
+// --mirror-average keeps the image's own objects and averages each one's attributes with those read from the
+// mirrored image at the mirrored centre: CLEVR's 480-px column i is column 479 - i of the mirror, so a centre at
+// x input pixels (half of CLEVR's) is at 239.5 - x there.
+TEST(ScenePeaks, MirrorAverageReadsEachObjectAlsoFromTheMirror) {
+  at::manual_seed(8);
+  SceneParserOptions options = vqa::testing::tinySceneParserOptions();
+  options.crop_size = 16;
+  options.crop_mask = true;
+  options.detection_threshold = 1e-6;
+  SceneParser parser(options);
+  parser->eval();
+  torch::NoGradGuard no_grad;
+  ASSERT_EQ(options.imageWidth(), 480);
+  at::Tensor images = at::rand({2, 3, options.imageHeight(), options.imageWidth()});
+  at::Tensor mirrored = images.flip({3});
+  SceneParse plain = parser->parse(images);
+  parser->setMirrorAverage(true);
+  SceneParse both = parser->parse(images);
+  EXPECT_TRUE(at::equal(both.scene.mask, plain.scene.mask)) << "the same objects";
+  EXPECT_TRUE(at::equal(both.centers, plain.centers));
+  parser->setMirrorAverage(false);
+  at::Tensor mirror_centers = plain.centers.clone();
+  mirror_centers.select(-1, 0).copy_(239.5 - plain.centers.select(-1, 0));
+  at::Tensor slot_mask = (plain.scene.mask >= options.detection_threshold).to(at::kFloat);
+  SlotOutputs seen = parser->slots(parser->dense(images).features, plain.centers, slot_mask, images);
+  SlotOutputs seen_mirrored = parser->slots(parser->dense(mirrored).features, mirror_centers, slot_mask, mirrored);
+  for (size_t g = 0; g < both.scene.attributes.size(); ++g) {
+    at::Tensor expected = 0.5 * (seen.attributes[g] + seen_mirrored.attributes[g]);
+    EXPECT_TRUE(at::allclose(both.scene.attributes[g], expected, 1e-5, 1e-6)) << g;
+    EXPECT_FALSE(at::allclose(both.scene.attributes[g], plain.scene.attributes[g])) << g;
+  }
+  SceneParserOptions recorded = options;
+  recorded.mirror_average = true;
+  EXPECT_TRUE(SceneParserOptions::fromJson(recorded.toJson()).mirror_average);
+  EXPECT_FALSE(SceneParserOptions::fromJson(options.toJson()).mirror_average);
+}
