@@ -61,6 +61,9 @@ static vqa::cli::Registrar reg(
       app.add_option("--finetune-batch-size", finetune->batch_size, "its images per step")->capture_default_str();
       app.add_option("--finetune-questions", finetune->questions_per_image, "its questions per image and step")
           ->capture_default_str();
+      app.add_flag("--finetune-flip", finetune->flip,
+                   "its images: mirror about half of them left-right, with their annotations, and swap the left and "
+                   "right relations read from a mirrored image, so that each answer stays true of it");
       app.add_option("--annotation-weight", finetune->annotation_weight,
                      "its weight of the scene annotation losses beside the answer loss")->capture_default_str();
       app.add_option("--programs-from", *programs_from,

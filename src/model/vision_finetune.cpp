@@ -26,6 +26,7 @@
 #include "model/qa_data.h"
 #include "training/adamw.h"
 #include "training/training_log.h"
+#include "vision/ground_plane.h"
 #include "vision/scene_data.h"
 
 namespace vqa::model {
@@ -62,6 +63,7 @@ FinetuneVisionResult finetuneVision(const FinetuneVisionOptions& options, std::o
   if (!model.vision) throw std::runtime_error(o.model_path + ": has no scene parser to fine-tune (--scene vision)");
   int64_t start = 0;
   uint64_t seed = o.seed;
+  bool flip = o.flip;
   // Which pairs: the model's record of its program run, else the options (every pair unless a share is asked).
   const nlohmann::json& record = model.trained_on;
   uint64_t selection_seed = record.is_object() ? record.at("seed").get<uint64_t>() : o.seed;
@@ -77,6 +79,7 @@ FinetuneVisionResult finetuneVision(const FinetuneVisionOptions& options, std::o
     qa_fraction = t.value("qa_fraction", 1.0);  // checkpoints before the option learnt from every pair
     supervised = t.value("programs", o.programs);
     selection_seed = t.value("selection_seed", seed);
+    flip = t.value("flip", false);  // checkpoints before the option never flipped
     log << "finetune-vision: resuming " << checkpoint_path << " at step " << start << "\n";
   }
 
@@ -135,7 +138,8 @@ FinetuneVisionResult finetuneVision(const FinetuneVisionOptions& options, std::o
     nlohmann::json t = {{"stage", "finetune-vision"}, {"step", step}, {"total_steps", o.steps}, {"seed", seed},
                         {"batch_size", o.batch_size}, {"learning_rate", o.learning_rate},
                         {"annotation_weight", o.annotation_weight}, {"questions_per_image", o.questions_per_image},
-                        {"qa_fraction", qa_fraction}, {"programs", supervised}, {"selection_seed", selection_seed}};
+                        {"qa_fraction", qa_fraction}, {"programs", supervised}, {"selection_seed", selection_seed},
+                        {"flip", flip}};
     saveEngineModel(path, model, t, optimizer.state());
   };
 
@@ -146,6 +150,7 @@ FinetuneVisionResult finetuneVision(const FinetuneVisionOptions& options, std::o
   lo.input_height = static_cast<int>(po.input_height);
   lo.image_scale = static_cast<int>(po.imageScale());
   lo.augment = true;
+  lo.flip = flip;
   lo.seed = seed;
   vision::BatchLoader loader(images, lo,
                              [&](int64_t k) { return vision::trainingBatch(k, n, o.batch_size, seed); }, start,
@@ -175,7 +180,12 @@ FinetuneVisionResult finetuneVision(const FinetuneVisionOptions& options, std::o
     at::Tensor answer_loss = at::zeros({}, batch.images.options());
     if (!tokens.empty()) {
       const vision::SceneParse parse = parser->parse(batch.images);
-      const SoftScene scene = selectScenes(parse.scene, at::tensor(image_of, at::kLong));
+      SoftScene parsed = parse.scene;
+      if (flip) {
+        const std::vector<uint8_t> mirrored(batch.flipped.begin(), batch.flipped.end());
+        parsed.relations = vision::mirrorRelations(parsed.relations, at::tensor(mirrored).to(at::kBool));
+      }
+      const SoftScene scene = selectScenes(parsed, at::tensor(image_of, at::kLong));
       const SoftExecution run = executor.run(oneHotTokens(tokens), scene);
       const at::Tensor p = run.answer.gather(1, at::tensor(answer_of, at::kLong).unsqueeze(1)).squeeze(1);
       answer_loss = -p.clamp_min(1e-6).log().mean();

@@ -25,6 +25,10 @@ struct FinetuneVisionOptions {
   double learning_rate = 1e-4;
   double weight_decay = 1e-4;
   double annotation_weight = 1.0;  // weight of the parser's annotation losses beside the answer loss
+  // true: about half the images are mirrored left-right (pixels and annotations, as train-vision --flip);
+  // the relations read from a mirrored image swap left and right before the program runs, so each answer
+  // stays true of it.
+  bool flip = false;
   uint64_t seed = 0;
   int threads = 1;
   bool resume = false;          // continue MODEL.finetune.bin (the stage's checkpoint) where it stopped

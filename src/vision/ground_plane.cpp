@@ -55,4 +55,12 @@ at::Tensor GroundPlane::pixelsPerUnit(const at::Tensor& pixels, const at::Tensor
   return fx_ / rayDepth(pixels, heights, nullptr).clamp_min(1e-3);
 }
 
+at::Tensor mirrorRelations(const at::Tensor& relations, const at::Tensor& mirrored) {
+  TORCH_CHECK(relations.dim() == 4 && relations.size(1) == 4, "mirrorRelations: relations must be [B, 4, N, N]");
+  TORCH_CHECK(mirrored.dim() == 1 && mirrored.size(0) == relations.size(0), "mirrorRelations: mirrored must be [B]");
+  const at::Tensor order = at::tensor({1, 0, 2, 3}, at::TensorOptions(at::kLong).device(relations.device()));
+  const at::Tensor which = mirrored.to(relations.device(), at::kBool).view({-1, 1, 1, 1});
+  return at::where(which, relations.index_select(1, order), relations);
+}
+
 }  // namespace vqa::vision

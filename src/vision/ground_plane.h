@@ -35,4 +35,10 @@ class GroundPlane {
   at::Tensor directions_;  // [4, 3] float32
 };
 
+// The relations of images mirrored left-right: relations [B, 4, N, N] in CLEVR's order (left, right, behind,
+// front) as read from the mirrored images, for the batch items where `mirrored` [B] (bool) is set, turned
+// into those of the scenes as they are. Left and right trade places; behind and front lie in the camera's
+// vertical plane, the mirror's, and stay.
+at::Tensor mirrorRelations(const at::Tensor& relations, const at::Tensor& mirrored);
+
 }  // namespace vqa::vision

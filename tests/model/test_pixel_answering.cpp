@@ -133,7 +133,8 @@ TrainQaOptions tinyVisionEngine(const std::string& dir, const std::string& data,
   return programs;
 }
 
-// Fine-tuning from answers stopped midway and resumed ends exactly where an uninterrupted run ends.
+// Fine-tuning from answers stopped midway and resumed ends exactly where an uninterrupted run ends, flips
+// included (the checkpoint's setting holds on resume); flipping changes what it learns.
 TEST(VisionFinetune, ResumedRunEqualsUninterruptedRun) {
   const std::string dir = vqa::testing::scratchDir();
   const std::string data = makeImages(dir + "/data", "train", 6, 8);
@@ -142,7 +143,8 @@ TEST(VisionFinetune, ResumedRunEqualsUninterruptedRun) {
   const TrainQaOptions programs = tinyVisionEngine(dir, data, tiny);
   std::ostringstream log;
   trainQaModel(programs, log);
-  for (const char* name : {"straight.bin", "resumed.bin"}) std::filesystem::copy_file(dir + "/base.bin", dir + "/" + name);
+  for (const char* name : {"straight.bin", "resumed.bin", "unflipped.bin"})
+    std::filesystem::copy_file(dir + "/base.bin", dir + "/" + name);
 
   FinetuneVisionOptions o;
   o.data_dir = data;
@@ -150,6 +152,9 @@ TEST(VisionFinetune, ResumedRunEqualsUninterruptedRun) {
   o.batch_size = 2;
   o.learning_rate = 1e-3;
   o.log_seconds = 0;
+  o.model_path = dir + "/unflipped.bin";
+  finetuneVision(o, log);
+  o.flip = true;
   o.model_path = dir + "/straight.bin";
   finetuneVision(o, log);
   o.model_path = dir + "/resumed.bin";
@@ -158,6 +163,7 @@ TEST(VisionFinetune, ResumedRunEqualsUninterruptedRun) {
   EXPECT_TRUE(std::filesystem::exists(dir + "/resumed.bin.finetune.bin"));
   o.stop_at = 0;
   o.resume = true;
+  o.flip = false;  // the checkpoint says it flips
   EXPECT_EQ(finetuneVision(o, log).start_step, 2);
   const auto a = vqa::training::readModelFile(dir + "/straight.bin", kEngineModelKind, kEngineModelFormatVersion);
   const auto b = vqa::training::readModelFile(dir + "/resumed.bin", kEngineModelKind, kEngineModelFormatVersion);
@@ -171,6 +177,9 @@ TEST(VisionFinetune, ResumedRunEqualsUninterruptedRun) {
   EXPECT_GT(vision_tensors, 0);
   const auto base = vqa::training::readModelFile(dir + "/base.bin", kEngineModelKind, kEngineModelFormatVersion);
   EXPECT_FALSE(at::equal(*base.find("vision.crop_out.weight"), *a.find("vision.crop_out.weight")));
+  const auto unflipped =
+      vqa::training::readModelFile(dir + "/unflipped.bin", kEngineModelKind, kEngineModelFormatVersion);
+  EXPECT_FALSE(at::equal(*unflipped.find("vision.crop_out.weight"), *a.find("vision.crop_out.weight")));
 }
 
 // A program model trained on a share of the question-answer pairs is fine-tuned on that share only: the pairs

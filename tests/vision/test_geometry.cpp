@@ -1,5 +1,6 @@
-// Ground-plane geometry: back-projecting real CLEVR objects' pixel_coords recovers their 3d_coords, and
-// the camera's directions are the ones CLEVR records.
+// Ground-plane geometry: back-projecting real CLEVR objects' pixel_coords recovers their 3d_coords, the
+// camera's directions are the ones CLEVR records, and relations read from a mirrored image are CLEVR's own
+// once left and right trade places.
 #include <gtest/gtest.h>
 
 #include <ATen/ATen.h>
@@ -12,6 +13,7 @@
 #include "datasets/synth/camera.h"
 #include "datasets/synth/camera_fit.h"
 #include "datasets/synth/clevr_style.h"
+#include "executor/soft_scene.h"
 #include "test_support.h"
 #include "vision/ground_plane.h"
 
@@ -102,4 +104,54 @@ TEST(GroundPlane, PixelsPerUnitMatchesTheCameraProjection) {
     const double expected = camera.project(point + camera.right).x - camera.project(point).x;
     EXPECT_NEAR(plane.pixelsPerUnit(pixel, height).item<double>(), expected, 1e-6 * expected) << u << "," << v;
   }
+}
+
+namespace {
+// Share of ordered object pairs (i != j, both real) where the hard relations agree with CLEVR's recorded ones.
+double relationAgreement(const at::Tensor& predicted, const vqa::SoftScene& truth) {
+  const at::Tensor pair = (truth.mask.unsqueeze(2) * truth.mask.unsqueeze(1)) * (1 - at::eye(truth.numSlots()));
+  const at::Tensor valid = pair.unsqueeze(1).expand_as(truth.relations) > 0.5;
+  const at::Tensor same = (predicted > 0.5) == (truth.relations > 0.5);
+  return same.masked_select(valid).to(at::kDouble).mean().item<double>();
+}
+}  // namespace
+
+// What fine-tuning with flips relies on: the objects of an image mirrored left-right (x -> 479 - x), placed on
+// the ground plane and related by CLEVR's rule, agree with CLEVR's recorded relations as well as the image's
+// own once left and right swap (mirrorRelations); without the swap they do not.
+TEST(GroundPlane, MirroredImagesReadClevrsRelationsWithLeftAndRightSwapped) {
+  VQA_REQUIRE_SHARED(shared);
+  auto scenes = vqa::readClevrScenes(shared + "/data/clevr-real/scenes/CLEVR_val_scenes_first500.json").scenes;
+  scenes.resize(200);
+  const vqa::SoftScene truth = vqa::SoftScene::fromSceneGraph(scenes);
+  const int64_t B = truth.batchSize(), N = truth.numSlots();
+  at::Tensor pixels = at::zeros({B, N, 2}, at::kDouble), heights = at::full({B, N}, 0.35, at::kDouble);
+  for (int64_t b = 0; b < B; ++b)
+    for (int i = 0; i < scenes[static_cast<size_t>(b)].size(); ++i) {
+      const auto& o = scenes[static_cast<size_t>(b)].object(i);
+      pixels[b][i][0] = o.pixel[0];
+      pixels[b][i][1] = o.pixel[1];
+      heights[b][i] = o.coords[2];
+    }
+  const GroundPlane plane;
+  auto relationsAt = [&](const at::Tensor& p) {
+    return vqa::softRelations(plane.backProject(p, heights).to(at::kFloat), plane.directions(), truth.mask, 0.2, 1e4);
+  };
+  at::Tensor mirrored_pixels = pixels.clone();
+  mirrored_pixels.select(2, 0).mul_(-1).add_(479.0);
+  const at::Tensor own = relationsAt(pixels), read = relationsAt(mirrored_pixels);
+  const double plain = relationAgreement(own, truth);
+  const double mirrored = relationAgreement(vqa::vision::mirrorRelations(read, at::ones({B}, at::kBool)), truth);
+  const double unswapped = relationAgreement(read, truth);
+  std::printf("relation agreement with CLEVR's records: image %.4f, mirror swapped %.4f, mirror unswapped %.4f\n",
+              plain, mirrored, unswapped);
+  EXPECT_GT(plain, 0.97);
+  EXPECT_GT(mirrored, 0.97);
+  EXPECT_NEAR(mirrored, plain, 0.01);
+  EXPECT_LT(unswapped, 0.8);
+  // Only the flagged items change.
+  const at::Tensor half = at::arange(B) % 2 == 0;
+  const at::Tensor mixed = vqa::vision::mirrorRelations(read, half);
+  EXPECT_TRUE(mixed.index({half}).equal(vqa::vision::mirrorRelations(read, at::ones({B}, at::kBool)).index({half})));
+  EXPECT_TRUE(mixed.index({~half}).equal(read.index({~half})));
 }
