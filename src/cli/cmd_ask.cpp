@@ -76,8 +76,7 @@ static vqa::cli::Registrar reg(
       app.add_option("--retry-samples", a->retry_samples,
                      "sampled programs tried where the greedy one cannot run on the detected scene (0: none)")
           ->check(CLI::Range(0, 1024))->capture_default_str();
-      app.add_flag("--mirror-average", a->mirror_average,
-                   "also read each object's attributes from the mirrored image and average (twice the parsing)");
+      app.add_flag("--mirror-average", a->mirror_average, vqa::cli::kMirrorAverageHelp);
       app.callback([a] {
         const bool from_stdin = a->question.empty();
         if (!from_stdin)

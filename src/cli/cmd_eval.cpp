@@ -593,8 +593,7 @@ static Registrar reg("eval", "Evaluate question answering (oracle scenes and pro
                      "GQA: write [{questionId, prediction}] for score-gqa; --model: each question's program and answer");
   app.add_flag("--skip-missing-scenes", o->skip_missing_scenes, "GQA: skip questions whose image has no scene graph");
   app.add_flag("--held-out", o->held_out, "GQA model: only the questions on the images it held out of training");
-  app.add_flag("--mirror-average", o->mirror_average,
-               "vision model: also read each object's attributes from the mirrored image and average (twice the parsing)");
+  app.add_flag("--mirror-average", o->mirror_average, std::string("vision model: ") + vqa::cli::kMirrorAverageHelp);
   app.add_flag("--outliers", o->outliers,
                "vision model: outlier statistics of its attention blocks (average kurtosis, max inf norm)");
   app.callback([o, json, predictions] {

@@ -44,8 +44,7 @@ static vqa::cli::Registrar reg(
       app.add_option("--loader-threads", a->loader_threads, "image decoding threads")->capture_default_str();
       app.add_option("--detection-threshold", a->detection_threshold,
                      "existence probability a peak needs to count as an object (default: the model's)");
-      app.add_flag("--mirror-average", a->mirror_average,
-                   "also read each object's attributes from the mirrored image and average (twice the parsing)");
+      app.add_flag("--mirror-average", a->mirror_average, vqa::cli::kMirrorAverageHelp);
       app.add_option("--json", a->json, "also write the results as JSON")->type_name("FILE");
       app.add_option("--scenes-out", a->scenes_out,
                      "also write the predicted scenes in CLEVR's scene format (one per evaluated image)")

@@ -35,6 +35,9 @@ static vqa::cli::Registrar reg(
                      "start from this scene parser's weights where names and shapes match (e.g. one without crops)");
       app.add_flag("!--no-augment", o->augment, "no photometric augmentation");
       app.add_flag("--flip", o->flip, "mirror about half the training images left-right (with their masks and centres)");
+      app.add_flag("--paste", o->paste,
+                   "paste one or two whole objects of other training images into about two images in three, in depth "
+                   "order, with their annotations (needs the data's object masks)");
       app.add_option("--checkpoint-seconds", o->checkpoint_seconds, "seconds between checkpoints")->capture_default_str();
       app.add_option("--log", o->log_path, "metrics log, JSON lines (default MODEL.metrics.jsonl)");
       app.add_option("--curves", o->curves_path, "PNG of the training curves (default MODEL.curves.png)");

@@ -8,6 +8,10 @@
 
 namespace vqa::cli {
 
+// Help of --mirror-average, the same for every command that reads images with a scene parser.
+inline constexpr const char* kMirrorAverageHelp =
+    "also read each object's attributes from the mirrored image and average (twice the parsing)";
+
 // An output file option (--json, --out, --predictions): a non-empty path that is not a folder and whose
 // parent folder exists or can be created. Parent folders are created here so a later write cannot fail on them.
 inline void checkOutputFile(const std::string& option, const std::string& path) {

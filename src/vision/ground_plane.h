@@ -35,6 +35,12 @@ class GroundPlane {
   at::Tensor directions_;  // [4, 3] float32
 };
 
+// The column of pixel column x (any real x) in the same image mirrored left-right, `width` pixels wide.
+template <class T>
+T mirroredX(const T& x, double width) {
+  return (width - 1.0) - x;
+}
+
 // The relations of images mirrored left-right: relations [B, 4, N, N] in CLEVR's order (left, right, behind,
 // front) as read from the mirrored images, for the batch items where `mirrored` [B] (bool) is set, turned
 // into those of the scenes as they are. Left and right trade places; behind and front lie in the camera's

@@ -15,6 +15,7 @@
 #include "core/errors.h"
 #include "core/vocab.h"
 #include "datasets/clevr/clevr_io.h"
+#include "vision/ground_plane.h"
 #include "vision/image_io.h"
 
 namespace vqa::vision {
@@ -46,9 +47,8 @@ void augment(cv::Mat& rgb_float, uint64_t seed, double pixel_scale) {
   }
 }
 
-// An object mask as written by `vqa generate --masks`, at `size` (nearest neighbour when it differs).
-at::Tensor readObjectMask(const std::string& path, const std::string& image_path, const cv::Size& image_size,
-                          const cv::Size& size) {
+// An object mask as written by `vqa generate --masks`: 8-bit, the size of its image.
+cv::Mat readObjectMask(const std::string& path, const std::string& image_path, const cv::Size& image_size) {
   if (path.empty()) throw std::runtime_error(image_path + ": no object mask (the dataset has no masks folder)");
   cv::Mat mask = cv::imread(path, cv::IMREAD_UNCHANGED);
   if (mask.empty()) throw std::runtime_error(path + ": missing or not an image (an object mask)");
@@ -57,11 +57,78 @@ at::Tensor readObjectMask(const std::string& path, const std::string& image_path
     throw std::runtime_error(path + ": " + std::to_string(mask.cols) + "x" + std::to_string(mask.rows) +
                              ", but its image is " + std::to_string(image_size.width) + "x" +
                              std::to_string(image_size.height));
+  return mask;
+}
+
+// An object mask as a [1, H, W] float tensor at `size` (nearest neighbour when it differs).
+at::Tensor maskTensor(cv::Mat mask, const cv::Size& size) {
   if (mask.size() != size) cv::resize(mask, mask, size, 0, 0, cv::INTER_NEAREST);
   at::Tensor t = at::empty({1, size.height, size.width}, at::kFloat);
   cv::Mat view(size.height, size.width, CV_32FC1, t.data_ptr<float>());
   mask.convertTo(view, CV_32FC1);
   return t;
+}
+
+double objectRadius(const SceneObject& o) {
+  return o.attributes.at("size") == "large" ? kLargeRadius : kSmallRadius;
+}
+
+// LoaderOptions::paste for one image: `bgr` and its mask `ids` (full resolution) change in place, `objects`
+// (the image's own first) grows. Returns what was pasted, {dataset index, object index} each.
+std::vector<std::pair<int, int>> pasteObjects(const SceneDataset& data, int self, cv::Mat& bgr, cv::Mat& ids,
+                                              std::vector<const SceneObject*>& objects, int max_objects,
+                                              uint64_t seed) {
+  constexpr int kMaxSceneObjects = 10;  // CLEVR's scenes hold 3 to 10
+  constexpr int kAttempts = 6;
+  constexpr double kMinDist = 0.25;     // CLEVR's --min_dist between object surfaces
+  // CLEVR's 200 visible pixels at 480x320, scaled to this image.
+  const double min_pixels = 200.0 * bgr.cols * bgr.rows / (480.0 * 320.0);
+  std::mt19937_64 rng(seed);
+  const int wanted = static_cast<int>(rng() % 3);  // 0, 1 or 2 objects
+  std::vector<std::pair<int, int>> pasted;
+  const int n = static_cast<int>(data.records.size());
+  for (int attempt = 0; attempt < kAttempts && static_cast<int>(pasted.size()) < wanted; ++attempt) {
+    const int d = static_cast<int>(rng() % static_cast<uint64_t>(n));
+    const SceneRecord& donor = data.records[static_cast<size_t>(d)];
+    const int objects_there = donor.scene.size();
+    const uint64_t pick = rng();
+    if (d == self || objects_there == 0) continue;
+    if (static_cast<int>(objects.size()) >= std::min(kMaxSceneObjects, max_objects)) break;
+    const int j = static_cast<int>(pick % static_cast<uint64_t>(objects_there));
+    const SceneObject& candidate = donor.scene.object(j);
+    // Clear in 3-D of every object here (same world frame; the cameras differ only by CLEVR's jitter).
+    bool clear = true;
+    for (const SceneObject* o : objects) {
+      const double dx = o->coords[0] - candidate.coords[0], dy = o->coords[1] - candidate.coords[1];
+      clear = clear && std::sqrt(dx * dx + dy * dy) >= objectRadius(*o) + objectRadius(candidate) + kMinDist;
+    }
+    if (!clear) continue;
+    cv::Mat donor_bgr = readSceneImage(donor.image_path);
+    if (donor_bgr.size() != bgr.size()) continue;
+    const cv::Mat donor_ids = readObjectMask(donor.mask_path, donor.image_path, donor_bgr.size());
+    const cv::Mat shape = donor_ids == j + 1;
+    if (cv::countNonZero(shape) < min_pixels) continue;
+    // Whole in its own image: no other object within 2 pixels of it (it hides nothing and nothing hides it).
+    cv::Mat near;
+    cv::dilate(shape, near, cv::Mat::ones(5, 5, CV_8U));
+    if (cv::countNonZero(near & (donor_ids != 0) & (donor_ids != j + 1)) > 0) continue;
+    // Depth order: the pixels of objects here that are nearer the camera stay theirs.
+    cv::Mat paint = shape.clone();
+    for (size_t k = 0; k < objects.size(); ++k)
+      if (objects[k]->pixel[2] < candidate.pixel[2]) paint &= ids != static_cast<int>(k + 1);
+    bool visible = cv::countNonZero(paint) >= min_pixels;
+    for (size_t k = 0; k < objects.size() && visible; ++k) {
+      const cv::Mat own = ids == static_cast<int>(k + 1);
+      const int before = cv::countNonZero(own), covered = cv::countNonZero(own & paint);
+      visible = covered == 0 || before - covered >= min_pixels;
+    }
+    if (!visible) continue;
+    donor_bgr.copyTo(bgr, paint);
+    ids.setTo(static_cast<int>(objects.size() + 1), paint);
+    objects.push_back(&candidate);
+    pasted.emplace_back(d, j);
+  }
+  return pasted;
 }
 
 at::Tensor toTensor(const cv::Mat& rgb_float) {
@@ -133,15 +200,26 @@ SceneBatch buildSceneBatch(const SceneDataset& data, const std::vector<int>& ind
   auto positions = batch.positions.accessor<float, 3>();
   const double sigma = o.heatmap_sigma;
   for (int64_t b = 0; b < B; ++b) {
-    const SceneRecord& r = data.records.at(static_cast<size_t>(indices[static_cast<size_t>(b)]));
+    const int index = indices[static_cast<size_t>(b)];
+    const SceneRecord& r = data.records.at(static_cast<size_t>(index));
     cv::Mat bgr = readSceneImage(r.image_path);
-    batch.indices.push_back(indices[static_cast<size_t>(b)]);
+    batch.indices.push_back(index);
     batch.image_widths.push_back(bgr.cols);
+    const uint64_t image_seed = mix(mix(o.seed, static_cast<uint64_t>(step)), static_cast<uint64_t>(b));
+    cv::Mat ids;
+    if (o.object_ids || o.paste) ids = readObjectMask(r.mask_path, r.image_path, bgr.size());
+    std::vector<const SceneObject*> objects;
+    for (int i = 0; i < r.scene.size(); ++i) objects.push_back(&r.scene.object(i));
+    if (r.scene.size() > N)
+      throw std::runtime_error(r.image_path + ": " + std::to_string(r.scene.size()) + " objects, more than the " +
+                               std::to_string(N) + " slots");
+    batch.pasted.push_back(o.paste ? pasteObjects(data, index, bgr, ids, objects, static_cast<int>(N),
+                                                  mix(image_seed, 0xC0B1E5ull))
+                                   : std::vector<std::pair<int, int>>{});
     cv::Mat resized, rgb, rgb_float;
     const cv::Size size(o.input_width * o.image_scale, o.input_height * o.image_scale);
     if (bgr.size() == size) resized = bgr;
     else cv::resize(bgr, resized, size, 0, 0, cv::INTER_AREA);
-    const uint64_t image_seed = mix(mix(o.seed, static_cast<uint64_t>(step)), static_cast<uint64_t>(b));
     // A mirrored CLEVR scene is another CLEVR scene: attributes hold, centres mirror, relations are not learnt.
     const bool flipped = o.flip && (mix(image_seed, 0xF119ull) & 1) != 0;
     if (flipped) cv::flip(resized, resized, 1);
@@ -150,18 +228,15 @@ SceneBatch buildSceneBatch(const SceneDataset& data, const std::vector<int>& ind
     if (o.augment) augment(rgb_float, image_seed, o.image_scale);
     batch.images[b] = toTensor(rgb_float);
     if (o.object_ids) {
-      at::Tensor ids = readObjectMask(r.mask_path, r.image_path, bgr.size(), size);
-      batch.object_ids[b] = flipped ? ids.flip({2}) : ids;
+      at::Tensor t = maskTensor(ids, size);
+      batch.object_ids[b] = flipped ? t.flip({2}) : t;
     }
     batch.flipped.push_back(flipped);
 
     const double scale = static_cast<double>(o.input_width) / bgr.cols;
-    if (r.scene.size() > N)
-      throw std::runtime_error(r.image_path + ": " + std::to_string(r.scene.size()) + " objects, more than the " +
-                               std::to_string(N) + " slots");
-    for (int i = 0; i < r.scene.size(); ++i) {
-      const SceneObject& obj = r.scene.object(i);
-      const double x = (flipped ? bgr.cols - 1 - obj.pixel[0] : obj.pixel[0]) * scale, y = obj.pixel[1] * scale;
+    for (int64_t i = 0; i < static_cast<int64_t>(objects.size()); ++i) {
+      const SceneObject& obj = *objects[static_cast<size_t>(i)];
+      const double x = (flipped ? mirroredX(obj.pixel[0], bgr.cols) : obj.pixel[0]) * scale, y = obj.pixel[1] * scale;
       centers[b][i][0] = static_cast<float>(x);
       centers[b][i][1] = static_cast<float>(y);
       mask[b][i] = 1.0f;

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "core/scene_graph.h"
@@ -49,6 +50,11 @@ struct LoaderOptions {
   int prefetch = 4;     // batches decoded ahead
   bool augment = false; // photometric jitter, blur and noise (deterministic per seed, step and image)
   bool flip = false;    // mirror about half the images left-right: pixels, object mask and centres (same rule)
+  // Copy-paste (needs object masks): about two images in three get one or two objects of other images of the
+  // split, each an object no other touches in its own image, pasted at its own pixels in depth order (nearer
+  // objects here keep their pixels), clear in 3-D of the objects here, and only where every object keeps
+  // CLEVR's minimum visible pixels and the scene stays within 10 objects. Labels, centre and mask follow.
+  bool paste = false;
   bool object_ids = false;  // also read each image's object mask into SceneBatch::object_ids
   uint64_t seed = 0;
   double heatmap_sigma = 0.8;  // Gaussian of the centre heatmap, in output cells
@@ -66,6 +72,9 @@ struct SceneBatch {
   std::vector<int> indices;         // dataset indices
   std::vector<int> image_widths;    // original widths (pixel_coords scale = image_width / input width)
   std::vector<bool> flipped;        // mirrored left-right (LoaderOptions::flip)
+  // Per image, the objects pasted into it (LoaderOptions::paste), in order: {dataset index, object index}.
+  // A pasted object is the image's object scene.size() + k, its mask value that + 1.
+  std::vector<std::vector<std::pair<int, int>>> pasted;
 };
 
 // Builds one batch from dataset records (used by the loader's threads; also directly by tests).

@@ -381,10 +381,11 @@ SceneParse SceneParserImpl::parse(const at::Tensor& images) {
   if (options_.mirror_average) {
     // The objects stay the image's own (averaging in the mirror's heatmap lowered recall on generated val);
     // each slot's attributes are also read from the mirror. Pixel column i of the image is column W - 1 - i of its
-    // mirror: in input pixels x -> (W - 1) / scale - x.
+    // mirror (centres are in input pixels, the image imageScale() times finer).
     const at::Tensor mirrored = images.flip({3});
-    const double last = static_cast<double>(options_.imageWidth() - 1) / options_.imageScale();
-    at::Tensor mirrored_centers = at::stack({last - centers.select(-1, 0), centers.select(-1, 1)}, -1);
+    const double scale = options_.imageScale(), width = static_cast<double>(options_.imageWidth());
+    at::Tensor mirrored_centers =
+        at::stack({mirroredX(centers.select(-1, 0) * scale, width) / scale, centers.select(-1, 1)}, -1);
     SlotOutputs ms = slots(dense(mirrored).features, mirrored_centers, slot_mask, mirrored);
     for (size_t a = 0; a < s.attributes.size(); ++a) s.attributes[a] = 0.5 * (s.attributes[a] + ms.attributes[a]);
   }

@@ -138,6 +138,7 @@ TrainVisionResult trainSceneParser(const TrainVisionOptions& options, std::ostre
     o.weight_decay = t.at("weight_decay").get<double>();
     o.augment = t.at("augment").get<bool>();
     o.flip = t.value("flip", false);  // checkpoints before the option never flipped
+    o.paste = t.value("paste", false);  // nor pasted
     if (t.at("train_images").get<int>() != n)
       throw std::runtime_error(o.out_path + ": trained on " + std::to_string(t.at("train_images").get<int>()) +
                                " images, but the " + o.split + " split now has " + std::to_string(n));
@@ -166,8 +167,8 @@ TrainVisionResult trainSceneParser(const TrainVisionOptions& options, std::ostre
   auto checkpoint = [&](int64_t step) {
     nlohmann::json training = {{"step", step}, {"total_steps", total}, {"seed", o.seed}, {"batch_size", o.batch_size},
                                {"learning_rate", o.learning_rate}, {"weight_decay", o.weight_decay},
-                               {"augment", o.augment}, {"flip", o.flip}, {"train_images", n}, {"split", o.split},
-                               {"init", o.init_path}};
+                               {"augment", o.augment}, {"flip", o.flip}, {"paste", o.paste}, {"train_images", n},
+                               {"split", o.split}, {"init", o.init_path}};
     saveSceneParser(o.out_path, parser, training, optimizer.state());
   };
 
@@ -180,11 +181,13 @@ TrainVisionResult trainSceneParser(const TrainVisionOptions& options, std::ostre
   lo.threads = o.loader_threads;
   lo.augment = o.augment;
   lo.flip = o.flip;
+  lo.paste = o.paste;
   lo.seed = o.seed;
   lo.object_ids = parser->options().crop_mask;
-  if (lo.object_ids && train.masks_dir.empty())
-    throw std::runtime_error(o.data_dir + "/masks/" + o.split +
-                             ": no object masks, which the crop mask learns from (write them with vqa generate --masks)");
+  if ((lo.object_ids || lo.paste) && train.masks_dir.empty())
+    throw std::runtime_error(o.data_dir + "/masks/" + o.split + ": no object masks, which " +
+                             (lo.paste ? "--paste cuts objects with" : "the crop mask learns from") +
+                             " (write them with vqa generate --masks)");
   TrainVisionResult result;
   result.start_step = start;
   const auto t0 = std::chrono::steady_clock::now();

@@ -38,6 +38,7 @@ struct TrainVisionOptions {
   std::string init_path;    // a fresh run starts from this scene parser's weights where names and shapes match
   bool augment = true;
   bool flip = false;        // mirror about half the training images left-right (LoaderOptions::flip)
+  bool paste = false;       // copy objects between training images (LoaderOptions::paste; needs object masks)
   double checkpoint_seconds = 120;
   double log_seconds = 10;
   int val_images = 100;     // validation images per checkpoint (0: no validation)

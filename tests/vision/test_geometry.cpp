@@ -138,7 +138,7 @@ TEST(GroundPlane, MirroredImagesReadClevrsRelationsWithLeftAndRightSwapped) {
     return vqa::softRelations(plane.backProject(p, heights).to(at::kFloat), plane.directions(), truth.mask, 0.2, 1e4);
   };
   at::Tensor mirrored_pixels = pixels.clone();
-  mirrored_pixels.select(2, 0).mul_(-1).add_(479.0);
+  mirrored_pixels.select(2, 0).copy_(vqa::vision::mirroredX(pixels.select(2, 0), 480));
   const at::Tensor own = relationsAt(pixels), read = relationsAt(mirrored_pixels);
   const double plain = relationAgreement(own, truth);
   const double mirrored = relationAgreement(vqa::vision::mirrorRelations(read, at::ones({B}, at::kBool)), truth);

@@ -7,8 +7,10 @@
 #include <opencv2/imgcodecs.hpp>
 
 #include <fstream>
+#include <functional>
 #include <sstream>
 
+#include "core/vocab.h"
 #include "datasets/clevr/clevr_io.h"
 #include "datasets/synth/generator.h"
 #include "generated_images.h"
@@ -84,22 +86,46 @@ TEST(SceneParserTraining, LossDropsAndEvaluationReportsEveryKey) {
   EXPECT_GT(j["oracle_program_questions"].get<int>(), 0);
 }
 
+namespace {
+
+// Eight generated images with their object masks, and loader options that read the masks.
+struct MaskedImages {
+  std::string dir = vqa::testing::scratchDir();
+  std::string data = vqa::testing::makeImages(dir + "/data", "train", 8, 7, 2, /*masks=*/true);
+  SceneDataset dataset = openSceneDataset(data, "train");
+  // The batch of all eight at step 3, reading the masks, with seed 4 and `set` applied to the options.
+  SceneBatch batch(const std::function<void(LoaderOptions&)>& set = [](LoaderOptions&) {},
+                   const std::vector<int>& images = {0, 1, 2, 3, 4, 5, 6, 7}) const {
+    LoaderOptions lo;
+    lo.object_ids = true;
+    lo.seed = 4;
+    set(lo);
+    return buildSceneBatch(dataset, images, lo, 3);
+  }
+};
+
+// The training record of a 2-step run on the images with `set` applied to its options.
+nlohmann::json trainingRecord(const MaskedImages& m, const std::function<void(TrainVisionOptions&)>& set) {
+  TrainVisionOptions o = tinyTraining(m.data, m.dir + "/model.bin");
+  o.steps = 2;
+  set(o);
+  std::ostringstream log;
+  trainSceneParser(o, log);
+  return readModelFile(m.dir + "/model.bin", kSceneParserKind, kSceneParserFormatVersion).header["training"];
+}
+
+}  // namespace
+
 // --flip: about half the images come mirrored, each with its object mask and centres mirrored the same way
 // (checked against the unflipped batch mirrored here); attributes stay; the run records the option.
 TEST(SceneParserTraining, FlipMirrorsImageMaskAndCentresTogether) {
-  const std::string dir = vqa::testing::scratchDir();
-  const std::string data = vqa::testing::makeImages(dir + "/data", "train", 8, 7, 2, /*masks=*/true);
-  SceneDataset dataset = openSceneDataset(data, "train");
-  const std::vector<int> all = {0, 1, 2, 3, 4, 5, 6, 7};
-  LoaderOptions lo;
-  lo.object_ids = true;
-  lo.seed = 4;
-  const SceneBatch plain = buildSceneBatch(dataset, all, lo, 3);
-  lo.flip = true;
-  const SceneBatch mirrored = buildSceneBatch(dataset, all, lo, 3);
-  ASSERT_EQ(mirrored.flipped.size(), all.size());
+  const MaskedImages m;
+  const SceneDataset& dataset = m.dataset;
+  const auto flip = [](LoaderOptions& lo) { lo.flip = true; };
+  const SceneBatch plain = m.batch(), mirrored = m.batch(flip);
+  ASSERT_EQ(mirrored.flipped.size(), 8u);
   int flips = 0;
-  for (size_t b = 0; b < all.size(); ++b) {
+  for (size_t b = 0; b < 8; ++b) {
     const bool f = mirrored.flipped[b];
     flips += f;
     EXPECT_FALSE(plain.flipped[b]);
@@ -116,15 +142,68 @@ TEST(SceneParserTraining, FlipMirrorsImageMaskAndCentresTogether) {
   }
   EXPECT_GT(flips, 0);
   EXPECT_LT(flips, 8);
-  EXPECT_EQ(buildSceneBatch(dataset, all, lo, 3).flipped, mirrored.flipped) << "the seed and step decide";
+  EXPECT_EQ(m.batch(flip).flipped, mirrored.flipped) << "the seed and step decide";
 
-  TrainVisionOptions o = tinyTraining(data, dir + "/model.bin");
-  o.steps = 2;
-  o.flip = true;
-  std::ostringstream log;
-  trainSceneParser(o, log);
-  EXPECT_EQ(readModelFile(dir + "/model.bin", kSceneParserKind, kSceneParserFormatVersion).header["training"]["flip"],
-            true);
+  EXPECT_EQ(trainingRecord(m, [](TrainVisionOptions& o) { o.flip = true; })["flip"], true);
+}
+
+// --paste: some images get whole objects of other images of the split. Checked against the plain batches of
+// both images: outside the pasted pixels nothing changes; the pasted pixels are the other image's own, where its
+// mask shows that object, and never over a nearer object; every object keeps CLEVR's minimum visible pixels
+// (200 at 480x320, 50 here); the new object's centre, labels and mask value follow it; the seed and step decide;
+// the run records the option.
+TEST(SceneParserTraining, PasteCopiesWholeObjectsInDepthOrderWithTheirAnnotations) {
+  const MaskedImages m;
+  const SceneDataset& dataset = m.dataset;
+  const auto paste = [](LoaderOptions& lo) { lo.paste = true; };
+  const SceneBatch plain = m.batch(), pasted = m.batch(paste);
+  ASSERT_EQ(pasted.pasted.size(), 8u);
+  const int64_t min_pixels = 200 * 240 * 160 / (480 * 320);
+  size_t total = 0;
+  for (size_t b = 0; b < 8; ++b) {
+    const int64_t i = static_cast<int64_t>(b);
+    const auto& scene = dataset.records[b].scene;
+    const int64_t own = scene.size();
+    const auto& list = pasted.pasted[b];
+    total += list.size();
+    EXPECT_TRUE(plain.pasted[b].empty());
+    EXPECT_LE(own + static_cast<int64_t>(list.size()), 10);
+    const at::Tensor ids = pasted.object_ids[i][0], ids0 = plain.object_ids[i][0];
+    const at::Tensor kept = (ids <= own).to(at::kFloat);
+    EXPECT_TRUE(at::equal(pasted.images[i] * kept, plain.images[i] * kept)) << b;
+    EXPECT_TRUE(at::equal(ids * kept, ids0 * kept)) << b;
+    EXPECT_EQ(pasted.mask[i].sum().item<int64_t>(), own + static_cast<int64_t>(list.size()));
+    for (size_t k = 0; k < list.size(); ++k) {
+      const auto [d, j] = list[k];
+      EXPECT_NE(d, static_cast<int>(b));
+      const SceneBatch donor = m.batch([](LoaderOptions&) {}, {d});
+      const int64_t slot = own + static_cast<int64_t>(k);
+      const at::Tensor region = ids == static_cast<float>(slot + 1);
+      EXPECT_GE(region.sum().item<int64_t>(), min_pixels) << b << " " << k;
+      const at::Tensor r = region.to(at::kFloat);
+      EXPECT_TRUE(at::equal(pasted.images[i] * r, donor.images[0] * r)) << b << " " << k;
+      EXPECT_TRUE(((donor.object_ids[0][0] == static_cast<float>(j + 1)) | ~region).all().item<bool>());
+      const auto& object = dataset.records[static_cast<size_t>(d)].scene.object(j);
+      for (int64_t o = 0; o < own; ++o)
+        if ((region & (ids0 == static_cast<float>(o + 1))).any().item<bool>()) {
+          EXPECT_GT(scene.object(static_cast<int>(o)).pixel[2], object.pixel[2]) << "pasted over a nearer object";
+        }
+      EXPECT_FLOAT_EQ(pasted.centers[i][slot][0].item<float>(), static_cast<float>(object.pixel[0]));
+      EXPECT_FLOAT_EQ(pasted.centers[i][slot][1].item<float>(), static_cast<float>(object.pixel[1]));
+      for (auto a : vqa::clevr::attributes())
+        EXPECT_EQ(pasted.labels[i][slot][static_cast<int>(a)].item<int64_t>(),
+                  vqa::clevr::valueIndex(a, object.attributes.at(vqa::clevr::attributeName(a))));
+    }
+    for (int64_t o = 0; o < own; ++o) {
+      const int64_t before = (ids0 == static_cast<float>(o + 1)).sum().item<int64_t>();
+      const int64_t after = (ids == static_cast<float>(o + 1)).sum().item<int64_t>();
+      EXPECT_TRUE(after == before || after >= min_pixels) << b << " " << o << ": " << before << " -> " << after;
+    }
+  }
+  EXPECT_GT(total, 0u);
+  EXPECT_EQ(m.batch(paste).pasted, pasted.pasted) << "the seed and step decide";
+
+  EXPECT_EQ(trainingRecord(m, [](TrainVisionOptions& o) { o.paste = true; })["paste"], true);
 }
 
 // --crop-mask: the loader hands the generator's masks over unchanged (nearest-neighbour at the image size the
