@@ -15,6 +15,7 @@
 #include "core/errors.h"
 #include "core/vocab.h"
 #include "datasets/clevr/clevr_io.h"
+#include "datasets/synth/scene_sampler.h"
 #include "vision/ground_plane.h"
 #include "vision/image_io.h"
 
@@ -78,11 +79,10 @@ double objectRadius(const SceneObject& o) {
 std::vector<std::pair<int, int>> pasteObjects(const SceneDataset& data, int self, cv::Mat& bgr, cv::Mat& ids,
                                               std::vector<const SceneObject*>& objects, int max_objects,
                                               uint64_t seed) {
-  constexpr int kMaxSceneObjects = 10;  // CLEVR's scenes hold 3 to 10
   constexpr int kAttempts = 6;
-  constexpr double kMinDist = 0.25;     // CLEVR's --min_dist between object surfaces
-  // CLEVR's 200 visible pixels at 480x320, scaled to this image.
-  const double min_pixels = 200.0 * bgr.cols * bgr.rows / (480.0 * 320.0);
+  const synth::SamplerOptions rules;  // the generator's (CLEVR's) object count, spacing and visibility
+  const double min_pixels =
+      static_cast<double>(rules.min_pixels) * bgr.cols * bgr.rows / (static_cast<double>(rules.width) * rules.height);
   std::mt19937_64 rng(seed);
   const int wanted = static_cast<int>(rng() % 3);  // 0, 1 or 2 objects
   std::vector<std::pair<int, int>> pasted;
@@ -93,14 +93,14 @@ std::vector<std::pair<int, int>> pasteObjects(const SceneDataset& data, int self
     const int objects_there = donor.scene.size();
     const uint64_t pick = rng();
     if (d == self || objects_there == 0) continue;
-    if (static_cast<int>(objects.size()) >= std::min(kMaxSceneObjects, max_objects)) break;
+    if (static_cast<int>(objects.size()) >= std::min(rules.max_objects, max_objects)) break;
     const int j = static_cast<int>(pick % static_cast<uint64_t>(objects_there));
     const SceneObject& candidate = donor.scene.object(j);
     // Clear in 3-D of every object here (same world frame; the cameras differ only by CLEVR's jitter).
     bool clear = true;
     for (const SceneObject* o : objects) {
       const double dx = o->coords[0] - candidate.coords[0], dy = o->coords[1] - candidate.coords[1];
-      clear = clear && std::sqrt(dx * dx + dy * dy) >= objectRadius(*o) + objectRadius(candidate) + kMinDist;
+      clear = clear && std::sqrt(dx * dx + dy * dy) >= objectRadius(*o) + objectRadius(candidate) + rules.min_dist;
     }
     if (!clear) continue;
     cv::Mat donor_bgr = readSceneImage(donor.image_path);
