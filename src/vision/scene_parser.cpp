@@ -195,6 +195,19 @@ void SceneParserImpl::setDetectionThreshold(double threshold) {
   options_ = o;
 }
 
+at::Tensor sampleSlotWindows(const at::Tensor& source, const at::Tensor& grid, const at::Tensor& keep,
+                             WindowSampling sampling) {
+  TORCH_CHECK(grid.dim() == 5 && grid.size(4) == 2 && grid.size(2) == grid.size(3) && source.dim() == 4 &&
+                  source.size(0) == grid.size(0),
+              "sampleSlotWindows: grid must be [B, N, S, S, 2] over source [B, C, H, W]");
+  const int64_t B = grid.size(0), N = grid.size(1), S = grid.size(2), C = source.size(1);
+  auto options = sampling == WindowSampling::kImage
+                     ? F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kBorder)
+                     : F::GridSampleFuncOptions().mode(torch::kNearest).padding_mode(torch::kZeros);
+  at::Tensor all = F::grid_sample(source, grid.reshape({B, N * S, S, 2}), options.align_corners(false));
+  return all.view({B, C, N, S, S}).transpose(1, 2).reshape({B * N, C, S, S}).index_select(0, keep);
+}
+
 at::Tensor SceneParserImpl::cropFeatures(const at::Tensor& images, const at::Tensor& centers,
                                          const at::Tensor& slot_mask, SlotOutputs& crops) {
   const int64_t B = centers.size(0), N = centers.size(1), S = options_.crop_size;
@@ -210,17 +223,14 @@ at::Tensor SceneParserImpl::cropFeatures(const at::Tensor& images, const at::Ten
   at::Tensor keep = (slot_mask.reshape({B * N}) > 0.5).nonzero().squeeze(1);
   at::Tensor out = at::zeros({B * N, options_.slot_size}, centers.options());
   if (keep.numel() == 0) return out.view({B, N, options_.slot_size});
-  at::Tensor c = image_centers.reshape({B * N, 2}).index_select(0, keep);
-  at::Tensor w = side.reshape({B * N}).index_select(0, keep);
-  at::Tensor image_of = at::arange(B, keep.options()).repeat_interleave(N).index_select(0, keep);
-  // Sampling grid [K, S, S, 2] in grid_sample's normalised coordinates (align_corners = false).
+  // Sampling grid [B, N, S, S, 2] in grid_sample's normalised coordinates (align_corners = false).
   at::Tensor u = (at::arange(S, centers.options()) + 0.5) / static_cast<double>(S) - 0.5;  // [-0.5, 0.5)
-  at::Tensor gx = (c.select(1, 0).view({-1, 1, 1}) + w.view({-1, 1, 1}) * u.view({1, 1, S})) * (2.0 / W) - 1.0;
-  at::Tensor gy = (c.select(1, 1).view({-1, 1, 1}) + w.view({-1, 1, 1}) * u.view({1, S, 1})) * (2.0 / H) - 1.0;
-  at::Tensor grid = at::stack({gx.expand({-1, S, S}), gy.expand({-1, S, S})}, -1);
-  at::Tensor patches = F::grid_sample(images.index_select(0, image_of), grid,
-                                      F::GridSampleFuncOptions().mode(torch::kBilinear).padding_mode(torch::kBorder)
-                                          .align_corners(false));  // [K, 3, S, S]
+  at::Tensor cx = image_centers.select(2, 0).view({B, N, 1, 1}), cy = image_centers.select(2, 1).view({B, N, 1, 1});
+  at::Tensor w = side.view({B, N, 1, 1});
+  at::Tensor gx = (cx + w * u.view({1, 1, 1, S})) * (2.0 / W) - 1.0;
+  at::Tensor gy = (cy + w * u.view({1, 1, S, 1})) * (2.0 / H) - 1.0;
+  at::Tensor grid = at::stack({gx.expand({B, N, S, S}), gy.expand({B, N, S, S})}, -1);
+  at::Tensor patches = sampleSlotWindows(images, grid, keep, WindowSampling::kImage);  // [K, 3, S, S]
   at::Tensor x = patches, quarter;
   for (size_t i = 0; i < crop_convs->size(); ++i) {
     x = convNormRelu(*crop_convs[i]->as<hopfield::QuantConv2d>(), normAt(crop_norms, i), x);
@@ -440,11 +450,8 @@ ParserLosses SceneParserImpl::losses(const at::Tensor& images, const at::Tensor&
     TORCH_CHECK(object_ids.dim() == 4 && object_ids.size(0) == B && object_ids.size(1) == 1 &&
                     object_ids.size(2) == images.size(2) && object_ids.size(3) == images.size(3),
                 "SceneParser: object ids must be [B, 1, H, W] as the images");
-    at::Tensor image_of = s.cropped_slots.div(N, "floor");
     at::Tensor own = (s.cropped_slots.remainder(N) + 1).to(images.scalar_type()).view({-1, 1, 1, 1});
-    at::Tensor seen = F::grid_sample(object_ids.index_select(0, image_of), s.crop_grid,
-                                     F::GridSampleFuncOptions().mode(torch::kNearest).padding_mode(torch::kZeros)
-                                         .align_corners(false));  // [K, 1, S, S]
+    at::Tensor seen = sampleSlotWindows(object_ids, s.crop_grid, s.cropped_slots, WindowSampling::kLabels);
     const int64_t cell = options_.crop_size / s.mask_logits.size(2);
     at::Tensor target = F::avg_pool2d((seen == own).to(images.scalar_type()), F::AvgPool2dFuncOptions(cell));
     out.mask = at::binary_cross_entropy_with_logits(s.mask_logits, target);

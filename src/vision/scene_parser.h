@@ -78,8 +78,8 @@ struct SlotOutputs {
   std::vector<at::Tensor> attributes;  // [B, N, V_a] probabilities
   at::Tensor features;                 // [B, N, slot_size]
   // With crop_mask, for the K slots that were cropped (slot_mask > 0.5): the visible-mask logits
-  // [K, 1, crop_size / 4, crop_size / 4], where each crop was sampled from (grid_sample's grid [K, S, S, 2]
-  // over the image it came from) and the flat slot index b * N + n of each.
+  // [K, 1, crop_size / 4, crop_size / 4], where every slot's crop is sampled from (grid_sample's grid
+  // [B, N, S, S, 2] over its image, kept slots or not) and the flat slot index b * N + n of each kept slot.
   at::Tensor mask_logits, crop_grid, cropped_slots;
 };
 
@@ -89,6 +89,17 @@ struct Peaks {
   at::Tensor existence, centers;
 };
 Peaks decodePeaks(const at::Tensor& heatmap_logits, const at::Tensor& offsets, int64_t max_objects);
+
+// How slot windows are sampled: kImage bilinear with the border pixels repeated outside the image, kLabels
+// (object-id maps) nearest with 0 outside.
+enum class WindowSampling { kImage, kLabels };
+
+// The S x S windows [K, C, S, S] of the kept slots (keep: flat slot indices b * N + n) from their own images
+// (source [B, C, H, W]), where grid [B, N, S, S, 2] is grid_sample's normalised grid (align_corners = false)
+// of every slot. Each image is sampled once for all its slots, as one [N * S, S] grid, rather than copied once
+// per slot; the result is that of sampling each slot's window from its own image.
+at::Tensor sampleSlotWindows(const at::Tensor& source, const at::Tensor& grid, const at::Tensor& keep,
+                             WindowSampling sampling);
 
 // scene.mask is each slot's existence probability; scene.relations are computed for every pair of slots
 // (combine them with the mask); scene.features are the slot features after context.

@@ -246,6 +246,30 @@ TEST(ScenePeaks, DecodedCentresAreCellPlusOffset) {
   EXPECT_LT(p.existence[0][2].item<double>(), 0.01);
 }
 
+// Slot windows are sampled from each image once for all its slots; the reference crops each kept slot from a
+// copy of its own image (at::grid_sampler: interpolation 0 bilinear / 1 nearest, padding 0 zeros / 1 border).
+TEST(SceneCrops, SlotWindowsAreThoseOfEachSlotCroppedFromItsOwnImage) {
+  at::manual_seed(3);
+  const int64_t B = 3, N = 4, S = 8;
+  at::Tensor images = at::rand({B, 3, 20, 30});
+  at::Tensor labels = at::randint(1, 6, {B, 1, 20, 30}).to(at::kFloat);  // ids 1-5: a 0 is outside
+  at::Tensor grid = at::rand({B, N, S, S, 2}) * 2.4 - 1.2;  // partly outside the image
+  at::Tensor keep = at::tensor(std::vector<int64_t>{0, 2, 5, 6, 11});
+  at::Tensor windows = sampleSlotWindows(images, grid, keep, WindowSampling::kImage);
+  at::Tensor label_windows = sampleSlotWindows(labels, grid, keep, WindowSampling::kLabels);
+  ASSERT_EQ(windows.sizes(), (std::vector<int64_t>{5, 3, S, S}));
+  ASSERT_EQ(label_windows.sizes(), (std::vector<int64_t>{5, 1, S, S}));
+  for (int64_t k = 0; k < keep.size(0); ++k) {
+    const int64_t slot = keep[k].item<int64_t>(), b = slot / N, n = slot % N;
+    at::Tensor one_grid = grid[b][n].unsqueeze(0);
+    at::Tensor image = at::grid_sampler(images.narrow(0, b, 1).clone(), one_grid, 0, 1, false);
+    at::Tensor label = at::grid_sampler(labels.narrow(0, b, 1).clone(), one_grid, 1, 0, false);
+    EXPECT_TRUE(at::allclose(windows[k], image[0], 0.0, 1e-6)) << "slot " << slot;
+    EXPECT_TRUE(at::equal(label_windows[k], label[0])) << "slot " << slot;
+  }
+  EXPECT_GT(label_windows.eq(0).sum().item<int64_t>(), 0);  // part of the grid fell outside the image
+}
+
 // --mirror-average keeps the image's own objects and averages each one's attributes with those read from the
 // mirrored image at the mirrored centre: CLEVR's 480-px column i is column 479 - i of the mirror, so a centre at
 // x input pixels (half of CLEVR's) is at 239.5 - x there.
