@@ -1,6 +1,7 @@
 // Scene parser speed: inference images/s (parse: network, peaks, slots, geometry) and training
 // images/s (forward + backward) at 1 and 2 torch threads, for the default model or a trained one.
-// Usage: bench_scene_parser [MODEL] [--batch B]
+// Usage: bench_scene_parser [MODEL] [--batch B] [--crop-size S] [--crop-mask] [--crop-stem full|space-to-depth]
+// (the --crop options shape the untrained parser benched when no MODEL is given)
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
@@ -35,19 +36,23 @@ double secondsPerCall(F&& call, double min_seconds = 3.0) {
 int main(int argc, char** argv) {
   std::string model_path;
   int64_t batch = 16;
+  SceneParserOptions untrained;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--batch") == 0 && i + 1 < argc) batch = std::atoll(argv[++i]);
+    else if (std::strcmp(argv[i], "--crop-size") == 0 && i + 1 < argc) untrained.crop_size = std::atoll(argv[++i]);
+    else if (std::strcmp(argv[i], "--crop-stem") == 0 && i + 1 < argc) untrained.crop_stem = argv[++i];
+    else if (std::strcmp(argv[i], "--crop-mask") == 0) untrained.crop_mask = true;
     else model_path = argv[i];
   }
-  SceneParser parser = model_path.empty() ? SceneParser(SceneParserOptions()) : loadSceneParser(model_path).parser;
+  SceneParser parser = model_path.empty() ? SceneParser(untrained) : loadSceneParser(model_path).parser;
   const auto& o = parser->options();
   int64_t params = 0;
   for (const auto& p : parser->parameters()) params += p.numel();
-  std::printf("scene parser: images %lldx%lld, backbone input %lldx%lld, crop %lld%s, channels %lld, slot size %lld, "
+  std::printf("scene parser: images %lldx%lld, backbone input %lldx%lld, crop %lld%s (%s stem), channels %lld, slot size %lld, "
               "%s attention, %lld parameters, batch %lld%s\n",
               static_cast<long long>(o.imageWidth()), static_cast<long long>(o.imageHeight()),
               static_cast<long long>(o.input_width), static_cast<long long>(o.input_height),
-              static_cast<long long>(o.crop_size), o.crop_mask ? " with mask" : "",
+              static_cast<long long>(o.crop_size), o.crop_mask ? " with mask" : "", o.crop_stem.c_str(),
               static_cast<long long>(o.channels), static_cast<long long>(o.slot_size), o.attention.c_str(),
               static_cast<long long>(params), static_cast<long long>(batch), model_path.empty() ? " (untrained)" : "");
   // Images come at imageWidth x imageHeight (twice the backbone's input when the parser crops objects);

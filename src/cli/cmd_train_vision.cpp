@@ -55,6 +55,11 @@ static vqa::cli::Registrar reg(
       app.add_flag("--crop-mask", o->model.crop_mask,
                    "the crop CNN also learns each object's visible mask from the data's masks/<split> (vqa generate "
                    "--masks) and reads the features under it");
+      app.add_option("--crop-stem", o->model.crop_stem,
+                     "the crop CNN's first stage: full (a convolution at the crop's full resolution) or "
+                     "space-to-depth (2x2 pixel blocks as channels, read at half resolution: faster)")
+          ->check(CLI::IsMember({"full", "space-to-depth"}))
+          ->capture_default_str();
       app.add_option("--input-width", o->model.input_width, "network input width (height is 2/3 of it)")
           ->capture_default_str();
       app.callback([o] {

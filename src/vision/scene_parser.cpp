@@ -6,6 +6,7 @@
 #include <torch/nn/functional/upsampling.h>
 #include <torch/nn/init.h>
 
+#include <array>
 #include <cmath>
 #include <stdexcept>
 
@@ -21,7 +22,7 @@ nlohmann::json SceneParserOptions::toJson() const {
           {"slot_size", slot_size},     {"prototype_size", prototype_size}, {"heads", heads},
           {"max_objects", max_objects}, {"attention", attention}, {"detection_threshold", detection_threshold},
           {"relation_sharpness", relation_sharpness}, {"output_stride", kOutputStride}, {"crop_size", crop_size},
-          {"crop_readout", crop_readout}, {"crop_mask", crop_mask}, {"folded_norms", folded_norms},
+          {"crop_readout", crop_readout}, {"crop_mask", crop_mask}, {"crop_stem", crop_stem}, {"folded_norms", folded_norms},
           {"mirror_average", mirror_average}};
 }
 
@@ -41,6 +42,7 @@ SceneParserOptions SceneParserOptions::fromJson(const nlohmann::json& j) {
     o.crop_size = j.value("crop_size", int64_t{0});  // models from before the crop branch have none
     o.crop_readout = j.value("crop_readout", std::string("mean"));  // parsers from before the option averaged
     o.crop_mask = j.value("crop_mask", false);  // parsers from before the option predict no masks
+    o.crop_stem = j.value("crop_stem", std::string("full"));  // parsers from before the option
     o.folded_norms = j.value("folded_norms", false);
     o.mirror_average = j.value("mirror_average", false);
     if (j.at("output_stride").get<int64_t>() != kOutputStride) throw std::runtime_error("output stride differs");
@@ -72,6 +74,8 @@ void SceneParserOptions::check() const {
   if (crop_size % 8 != 0) throw std::runtime_error("crop size: must be 0 (off) or a multiple of 8");
   if (crop_readout != "grid" && crop_readout != "mean")
     throw std::runtime_error("crop read-out: must be grid or mean (got " + crop_readout + ")");
+  if (crop_stem != "full" && crop_stem != "space-to-depth")
+    throw std::runtime_error("crop stem: must be full or space-to-depth (got " + crop_stem + ")");
   if (crop_mask && crop_size == 0) throw std::runtime_error("crop mask: needs the crop branch (a crop size > 0)");
   hopfield::parse_attention_kind(attention);  // throws std::invalid_argument (a runtime error) on bad names
   if (!(detection_threshold > 0.0 && detection_threshold < 1.0))
@@ -137,8 +141,13 @@ SceneParserImpl::SceneParserImpl(SceneParserOptions options) : options_(std::mov
   if (options_.crop_size > 0) {
     // The crop CNN: three stride-2 stages (crop_size -> crop_size / 8), then the read-out (grid or mean).
     const int64_t k = std::max<int64_t>(16, c);
-    const int64_t crop_spec[6][3] = {{3, k, 1}, {k, k, 2}, {k, 2 * k, 1}, {2 * k, 2 * k, 2}, {2 * k, 4 * k, 1},
-                                     {4 * k, 4 * k, 2}};
+    // (in, out, stride). The space-to-depth stem replaces the first two with one at half resolution.
+    std::vector<std::array<int64_t, 3>> crop_spec{{3, k, 1}, {k, k, 2}, {k, 2 * k, 1}, {2 * k, 2 * k, 2},
+                                                  {2 * k, 4 * k, 1}, {4 * k, 4 * k, 2}};
+    if (options_.crop_stem == "space-to-depth") {
+      crop_spec.erase(crop_spec.begin());
+      crop_spec.front() = {12, k, 1};
+    }
     crop_convs = register_module("crop_convs", torch::nn::ModuleList());
     if (!folded) crop_norms = register_module("crop_norms", torch::nn::ModuleList());
     for (const auto& l : crop_spec) {
@@ -231,7 +240,7 @@ at::Tensor SceneParserImpl::cropFeatures(const at::Tensor& images, const at::Ten
   at::Tensor gy = (cy + w * u.view({1, 1, S, 1})) * (2.0 / H) - 1.0;
   at::Tensor grid = at::stack({gx.expand({B, N, S, S}), gy.expand({B, N, S, S})}, -1);
   at::Tensor patches = sampleSlotWindows(images, grid, keep, WindowSampling::kImage);  // [K, 3, S, S]
-  at::Tensor x = patches, quarter;
+  at::Tensor x = options_.crop_stem == "space-to-depth" ? at::pixel_unshuffle(patches, 2) : patches, quarter;
   for (size_t i = 0; i < crop_convs->size(); ++i) {
     x = convNormRelu(*crop_convs[i]->as<hopfield::QuantConv2d>(), normAt(crop_norms, i), x);
     if (i + 2 == crop_convs->size()) quarter = x;  // [K, 4k, S/4, S/4], before the last stride-2 stage

@@ -47,6 +47,11 @@ struct SceneParserOptions {
   // mask, at a quarter of the crop's side), learnt from the generator's object masks; the crop features
   // pooled under that mask join the read-out, so a partly hidden object is read from what shows of it.
   bool crop_mask = false;
+  // The crop CNN's first stage. "full": a 3x3 convolution at the crop's full resolution, then a stride-2 one
+  // (the parsers before this option). "space-to-depth": each 2x2 block of pixels becomes 12 channels and one 3x3
+  // convolution reads them at half resolution: the same input, no full-resolution feature maps (which bound
+  // the crop branch's speed on a CPU).
+  std::string crop_stem = "full";
   // true: each BatchNorm is folded into the convolution before it (the convolutions carry biases and there are
   // no norm layers), as a quantized model is stored; foldBatchNorms makes such a parser from a trained one.
   bool folded_norms = false;

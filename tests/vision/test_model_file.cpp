@@ -166,6 +166,48 @@ TEST(ModelFile, CropMaskIsRecordedAndLearnsTheSlotsOwnPixels) {
   EXPECT_EQ(mask_loss(-8, 2, {1, 1}, /*with_ids=*/false), 0.0);  // no ids: no mask loss
 }
 
+// The crop stem: recorded in the options (files without the key have the full-resolution stem); the
+// space-to-depth stem reads 2x2 pixel blocks as 12 channels in one convolution fewer, and everything after it
+// (read-out width, the mask at a quarter of the crop's side) is as with the full stem.
+TEST(ModelFile, SpaceToDepthCropStemKeepsTheCropBranchsShapes) {
+  SceneParserOptions options = vqa::testing::tinySceneParserOptions();
+  options.crop_size = 16;
+  options.crop_mask = true;
+  SceneParser full(options);
+  options.crop_stem = "space-to-depth";
+  SceneParser s2d(options);
+  auto fp = full->named_parameters(), sp = s2d->named_parameters();
+  EXPECT_EQ(fp["crop_convs.0.weight"].size(1), 3);
+  EXPECT_EQ(sp["crop_convs.0.weight"].size(1), 12);
+  EXPECT_TRUE(fp.contains("crop_convs.5.weight"));
+  EXPECT_FALSE(sp.contains("crop_convs.5.weight"));
+  EXPECT_EQ(sp["crop_out.weight"].sizes(), fp["crop_out.weight"].sizes());
+  nlohmann::json j = s2d->options().toJson();
+  EXPECT_EQ(SceneParserOptions::fromJson(j).crop_stem, "space-to-depth");
+  j.erase("crop_stem");
+  EXPECT_EQ(SceneParserOptions::fromJson(j).crop_stem, "full");
+  j["crop_stem"] = "strided";
+  try {
+    SceneParserOptions::fromJson(j);
+    ADD_FAILURE() << "an unknown crop stem was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()), "crop stem: must be full or space-to-depth (got strided)");
+  }
+  // Both give a mask loss of 8 when the mask head says "not its own" everywhere and every pixel is the slot's.
+  const int64_t H = options.imageHeight(), W = options.imageWidth();
+  at::Tensor images = at::rand({1, 3, H, W});
+  at::Tensor heatmap = at::zeros({1, 1, options.input_height / 4, options.input_width / 4});
+  at::Tensor centers = at::tensor({110.0f, 80.0f, 130.0f, 84.0f}).view({1, 2, 2});
+  torch::NoGradGuard no_grad;
+  for (SceneParser* p : {&full, &s2d}) {
+    (*p)->named_parameters()["crop_mask_out.weight"].zero_();
+    (*p)->named_parameters()["crop_mask_out.bias"].fill_(-8.0);
+    ParserLosses l = (*p)->losses(images, heatmap, centers, at::zeros({1, 2, 4}, at::kLong),
+                                  at::tensor({1.0f, 0.0f}).view({1, 2}), at::ones({1, 1, H, W}));
+    EXPECT_NEAR(l.mask.item<double>(), 8.0, 0.01);
+  }
+}
+
 // Folding each BatchNorm into its convolution (the form a quantized model is stored in) changes nothing the
 // parser computes in eval mode; the folded parser has no norm layers and records that in its options.
 TEST(ModelFile, FoldedNormsParseAsTheNormsDid) {
@@ -174,29 +216,34 @@ TEST(ModelFile, FoldedNormsParseAsTheNormsDid) {
   options.crop_size = 16;
   options.crop_mask = true;  // its head has no norms: folding carries it over
   options.detection_threshold = 1e-6;  // every slot is cropped
-  SceneParser parser(options);
-  torch::NoGradGuard no_grad;
-  // Norms with statistics and affine parameters far from the identity.
-  for (auto& b : parser->named_buffers()) {
-    if (b.key().find("running_mean") != std::string::npos) b.value().normal_(0.0, 0.5);
-    if (b.key().find("running_var") != std::string::npos) b.value().uniform_(0.2, 3.0);
+  for (const char* stem : {"full", "space-to-depth"}) {
+    SCOPED_TRACE(stem);
+    options.crop_stem = stem;
+    SceneParser parser(options);
+    torch::NoGradGuard no_grad;
+    // Norms with statistics and affine parameters far from the identity.
+    for (auto& b : parser->named_buffers()) {
+      if (b.key().find("running_mean") != std::string::npos) b.value().normal_(0.0, 0.5);
+      if (b.key().find("running_var") != std::string::npos) b.value().uniform_(0.2, 3.0);
+    }
+    for (auto& p : parser->named_parameters())
+      if (p.key().find("norm") != std::string::npos) p.value().uniform_(0.5, 1.5);
+    parser->eval();
+    SceneParser folded = foldBatchNorms(*parser);
+    EXPECT_TRUE(folded->options().folded_norms);
+    for (auto& p : folded->named_parameters())
+      for (const char* norm : {"norms.", "fuse_norm", "refine_norm"})
+        EXPECT_EQ(p.key().find(norm), std::string::npos) << p.key();
+    EXPECT_TRUE(SceneParserOptions::fromJson(folded->options().toJson()).folded_norms);
+    at::Tensor images = at::rand({2, 3, options.imageHeight(), options.imageWidth()});
+    DenseOutputs a = parser->dense(images), b = folded->dense(images);
+    EXPECT_TRUE(at::allclose(a.heatmap_logits, b.heatmap_logits, 1e-4, 1e-4));
+    EXPECT_TRUE(at::allclose(a.features, b.features, 1e-4, 1e-4));
+    SceneParse pa = parser->parse(images), pb = folded->parse(images);
+    for (size_t g = 0; g < pa.scene.attributes.size(); ++g)
+      EXPECT_TRUE(at::allclose(pa.scene.attributes[g], pb.scene.attributes[g], 1e-4, 1e-5)) << g;
+    EXPECT_THROW(foldBatchNorms(*folded), std::invalid_argument);
   }
-  for (auto& p : parser->named_parameters())
-    if (p.key().find("norm") != std::string::npos) p.value().uniform_(0.5, 1.5);
-  parser->eval();
-  SceneParser folded = foldBatchNorms(*parser);
-  EXPECT_TRUE(folded->options().folded_norms);
-  for (auto& p : folded->named_parameters())
-    for (const char* norm : {"norms.", "fuse_norm", "refine_norm"}) EXPECT_EQ(p.key().find(norm), std::string::npos) << p.key();
-  EXPECT_TRUE(SceneParserOptions::fromJson(folded->options().toJson()).folded_norms);
-  at::Tensor images = at::rand({2, 3, options.imageHeight(), options.imageWidth()});
-  DenseOutputs a = parser->dense(images), b = folded->dense(images);
-  EXPECT_TRUE(at::allclose(a.heatmap_logits, b.heatmap_logits, 1e-4, 1e-4));
-  EXPECT_TRUE(at::allclose(a.features, b.features, 1e-4, 1e-4));
-  SceneParse pa = parser->parse(images), pb = folded->parse(images);
-  for (size_t g = 0; g < pa.scene.attributes.size(); ++g)
-    EXPECT_TRUE(at::allclose(pa.scene.attributes[g], pb.scene.attributes[g], 1e-4, 1e-5)) << g;
-  EXPECT_THROW(foldBatchNorms(*folded), std::invalid_argument);
 }
 
 TEST(ModelFile, DamagedAndForeignFilesAreOneLineErrors) {
