@@ -48,8 +48,8 @@ int main(int argc, char** argv) {
   const auto& o = parser->options();
   int64_t params = 0;
   for (const auto& p : parser->parameters()) params += p.numel();
-  std::printf("scene parser: images %lldx%lld, backbone input %lldx%lld, crop %lld%s (%s stem), channels %lld, slot size %lld, "
-              "%s attention, %lld parameters, batch %lld%s\n",
+  std::printf("scene parser: images %lldx%lld, backbone input %lldx%lld, crop %lld%s (%s stem), channels %lld, "
+              "slot size %lld, %s attention, %lld parameters, batch %lld%s\n",
               static_cast<long long>(o.imageWidth()), static_cast<long long>(o.imageHeight()),
               static_cast<long long>(o.input_width), static_cast<long long>(o.input_height),
               static_cast<long long>(o.crop_size), o.crop_mask ? " with mask" : "", o.crop_stem.c_str(),

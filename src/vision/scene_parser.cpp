@@ -22,8 +22,8 @@ nlohmann::json SceneParserOptions::toJson() const {
           {"slot_size", slot_size},     {"prototype_size", prototype_size}, {"heads", heads},
           {"max_objects", max_objects}, {"attention", attention}, {"detection_threshold", detection_threshold},
           {"relation_sharpness", relation_sharpness}, {"output_stride", kOutputStride}, {"crop_size", crop_size},
-          {"crop_readout", crop_readout}, {"crop_mask", crop_mask}, {"crop_stem", crop_stem}, {"folded_norms", folded_norms},
-          {"mirror_average", mirror_average}};
+          {"crop_readout", crop_readout}, {"crop_mask", crop_mask}, {"crop_stem", crop_stem},
+          {"folded_norms", folded_norms}, {"mirror_average", mirror_average}};
 }
 
 SceneParserOptions SceneParserOptions::fromJson(const nlohmann::json& j) {

@@ -6,6 +6,7 @@
 #include <torch/csrc/autograd/grad_mode.h>
 
 #include <filesystem>
+#include <vector>
 
 #include "test_support.h"
 #include "tiny_scene_parser.h"
@@ -23,6 +24,23 @@ std::string loadError(const std::string& path) {
     return e.what();
   }
   return "no error";
+}
+
+// The crop-mask loss of a crop-mask parser for two slots near the middle of the image (where their crops lie
+// inside it; `slots` says which hold objects), with the mask head's output fixed at `logit` everywhere and every
+// pixel showing object id `id` (no object ids at all when !with_ids).
+double cropMaskLoss(SceneParser& parser, double logit, float id, std::vector<float> slots, bool with_ids = true) {
+  const SceneParserOptions& o = parser->options();
+  const int64_t H = o.imageHeight(), W = o.imageWidth();
+  at::Tensor images = at::rand({1, 3, H, W});
+  at::Tensor heatmap = at::zeros({1, 1, o.input_height / 4, o.input_width / 4});
+  at::Tensor centers = at::tensor({110.0f, 80.0f, 130.0f, 84.0f}).view({1, 2, 2});
+  at::Tensor labels = at::zeros({1, 2, 4}, at::kLong);
+  torch::NoGradGuard no_grad;
+  parser->named_parameters()["crop_mask_out.weight"].zero_();
+  parser->named_parameters()["crop_mask_out.bias"].fill_(logit);
+  at::Tensor ids = with_ids ? at::full({1, 1, H, W}, id) : at::Tensor();
+  return parser->losses(images, heatmap, centers, labels, at::tensor(slots).view({1, 2}), ids).mask.item<double>();
 }
 }  // namespace
 
@@ -142,28 +160,13 @@ TEST(ModelFile, CropMaskIsRecordedAndLearnsTheSlotsOwnPixels) {
     EXPECT_EQ(std::string(e.what()), "crop mask: needs the crop branch (a crop size > 0)");
   }
 
-  const int64_t H = options.imageHeight(), W = options.imageWidth();
-  at::Tensor images = at::rand({1, 3, H, W});
-  at::Tensor heatmap = at::zeros({1, 1, options.input_height / 4, options.input_width / 4});
-  // Two slots near the middle, where their crops lie inside the image.
-  at::Tensor centers = at::tensor({110.0f, 80.0f, 130.0f, 84.0f}).view({1, 2, 2});
-  at::Tensor labels = at::zeros({1, 2, 4}, at::kLong);
-  torch::NoGradGuard no_grad;
-  parser->named_parameters()["crop_mask_out.weight"].zero_();
-  auto mask_loss = [&](double logit, float id, std::vector<float> slots, bool with_ids = true) {
-    parser->named_parameters()["crop_mask_out.bias"].fill_(logit);
-    at::Tensor ids = at::full({1, 1, H, W}, id);
-    return parser->losses(images, heatmap, centers, labels, at::tensor(slots).view({1, 2}),
-                          with_ids ? ids : at::Tensor())
-        .mask.item<double>();
-  };
-  EXPECT_NEAR(mask_loss(-8, 1, {1, 0}), 8.0, 0.01);  // slot 0 sees only object 0: "not its own" is all wrong
-  EXPECT_NEAR(mask_loss(8, 1, {1, 0}), 0.0, 0.01);
-  EXPECT_NEAR(mask_loss(-8, 2, {1, 0}), 0.0, 0.01);  // object 1 everywhere: none of slot 0's own
-  EXPECT_NEAR(mask_loss(8, 2, {1, 0}), 8.0, 0.01);
-  EXPECT_NEAR(mask_loss(-8, 2, {0, 1}), 8.0, 0.01);  // slot 1's own object is 1 (id 2)
-  EXPECT_NEAR(mask_loss(-8, 2, {1, 1}), 4.0, 0.01);  // half the crops wrong
-  EXPECT_EQ(mask_loss(-8, 2, {1, 1}, /*with_ids=*/false), 0.0);  // no ids: no mask loss
+  EXPECT_NEAR(cropMaskLoss(parser, -8, 1, {1, 0}), 8.0, 0.01);  // slot 0 sees only object 0: "not its own" all wrong
+  EXPECT_NEAR(cropMaskLoss(parser, 8, 1, {1, 0}), 0.0, 0.01);
+  EXPECT_NEAR(cropMaskLoss(parser, -8, 2, {1, 0}), 0.0, 0.01);  // object 1 everywhere: none of slot 0's own
+  EXPECT_NEAR(cropMaskLoss(parser, 8, 2, {1, 0}), 8.0, 0.01);
+  EXPECT_NEAR(cropMaskLoss(parser, -8, 2, {0, 1}), 8.0, 0.01);  // slot 1's own object is 1 (id 2)
+  EXPECT_NEAR(cropMaskLoss(parser, -8, 2, {1, 1}), 4.0, 0.01);  // half the crops wrong
+  EXPECT_EQ(cropMaskLoss(parser, -8, 2, {1, 1}, /*with_ids=*/false), 0.0);  // no ids: no mask loss
 }
 
 // The crop stem: recorded in the options (files without the key have the full-resolution stem); the
@@ -194,18 +197,8 @@ TEST(ModelFile, SpaceToDepthCropStemKeepsTheCropBranchsShapes) {
     EXPECT_EQ(std::string(e.what()), "crop stem: must be full or space-to-depth (got strided)");
   }
   // Both give a mask loss of 8 when the mask head says "not its own" everywhere and every pixel is the slot's.
-  const int64_t H = options.imageHeight(), W = options.imageWidth();
-  at::Tensor images = at::rand({1, 3, H, W});
-  at::Tensor heatmap = at::zeros({1, 1, options.input_height / 4, options.input_width / 4});
-  at::Tensor centers = at::tensor({110.0f, 80.0f, 130.0f, 84.0f}).view({1, 2, 2});
-  torch::NoGradGuard no_grad;
-  for (SceneParser* p : {&full, &s2d}) {
-    (*p)->named_parameters()["crop_mask_out.weight"].zero_();
-    (*p)->named_parameters()["crop_mask_out.bias"].fill_(-8.0);
-    ParserLosses l = (*p)->losses(images, heatmap, centers, at::zeros({1, 2, 4}, at::kLong),
-                                  at::tensor({1.0f, 0.0f}).view({1, 2}), at::ones({1, 1, H, W}));
-    EXPECT_NEAR(l.mask.item<double>(), 8.0, 0.01);
-  }
+  EXPECT_NEAR(cropMaskLoss(full, -8, 1, {1, 0}), 8.0, 0.01);
+  EXPECT_NEAR(cropMaskLoss(s2d, -8, 1, {1, 0}), 8.0, 0.01);
 }
 
 // Folding each BatchNorm into its convolution (the form a quantized model is stored in) changes nothing the
