@@ -28,25 +28,26 @@ struct AskArgs {
   bool mirror_average = false;
 };
 
-void printAnswer(const std::string& question, const vqa::model::ParsedImage& image, const vqa::model::PixelAnswer& a) {
+// The human-readable answer, to OUT (stderr when stdout carries the JSON).
+void printAnswer(FILE* out, const std::string& question, const vqa::model::ParsedImage& image, const vqa::model::PixelAnswer& a) {
   const auto& tokens = vqa::programTokens();
-  std::printf("question: %s\n", question.c_str());
-  if (a.answer.empty()) std::printf("answer: none (%s)\n", a.error.c_str());
-  else std::printf("answer: %s (p = %.4f)\n", a.answer.c_str(), a.probability);
-  std::printf("program: %s\n", vqa::tokensToString(a.program).c_str());
+  std::fprintf(out, "question: %s\n", question.c_str());
+  if (a.answer.empty()) std::fprintf(out, "answer: none (%s)\n", a.error.c_str());
+  else std::fprintf(out, "answer: %s (p = %.4f)\n", a.answer.c_str(), a.probability);
+  std::fprintf(out, "program: %s\n", vqa::tokensToString(a.program).c_str());
   for (size_t t = 0; t < a.program.size(); ++t) {
-    std::printf("  %2zu %-28s", t + 1, tokens.at(static_cast<size_t>(a.program[t])).text.c_str());
-    if (!a.step_answers[t].empty()) std::printf(" -> %s", a.step_answers[t].c_str());
+    std::fprintf(out, "  %2zu %-28s", t + 1, tokens.at(static_cast<size_t>(a.program[t])).text.c_str());
+    if (!a.step_answers[t].empty()) std::fprintf(out, " -> %s", a.step_answers[t].c_str());
     else {
       int shown = 0;
       for (size_t i = 0; i < a.step_attention[t].size(); ++i)
         if (a.step_attention[t][i] >= 0.05) {
-          std::printf(" %zu:%.2f", i, a.step_attention[t][i]);
+          std::fprintf(out, " %zu:%.2f", i, a.step_attention[t][i]);
           ++shown;
         }
-      if (!shown) std::printf(" (no object)");
+      if (!shown) std::fprintf(out, " (no object)");
     }
-    std::printf("\n");
+    std::fprintf(out, "\n");
   }
   (void)image;
 }
@@ -71,7 +72,7 @@ static vqa::cli::Registrar reg(
       app.add_option("--explain", a->explain,
                      "draw the detections and each step's attention to this PNG (stdin: OUT-2.png, ... for later questions)")
           ->type_name("OUT.png");
-      app.add_option("--json", a->json, "write the answer as JSON (- for stdout; stdin questions: a list)")->type_name("FILE");
+      app.add_option("--json", a->json, "write the answer as JSON (- for stdout, one line per question, the text going to stderr; a file: stdin questions as a list)")->type_name("FILE");
       app.add_option("--threads", a->threads, "torch intra-op threads")->check(CLI::Range(1, 256))->capture_default_str();
       app.add_option("--retry-samples", a->retry_samples,
                      "sampled programs tried where the greedy one cannot run on the detected scene (0: none)")
@@ -91,9 +92,11 @@ static vqa::cli::Registrar reg(
         if (a->mirror_average) model.vision->setMirrorAverage(true);
         const std::vector<vqa::model::ParsedImage> parsed = vqa::model::parseImages(model, {image}, 1);
         const vqa::model::ParsedImage& scene = parsed.front();
-        std::printf("image: %s, %zu objects\n", a->image.c_str(), scene.objects.size());
+        // With --json -, stdout carries only the JSON (a line per question) and the text goes to stderr.
+        FILE* text = a->json == "-" ? stderr : stdout;
+        std::fprintf(text, "image: %s, %zu objects\n", a->image.c_str(), scene.objects.size());
         for (size_t i = 0; i < scene.objects.size(); ++i)
-          std::printf("  %zu %-28s at (%.0f, %.0f)  existence %.3f\n", i,
+          std::fprintf(text, "  %zu %-28s at (%.0f, %.0f)  existence %.3f\n", i,
                       vqa::model::describeObject(scene.objects[i]).c_str(), scene.objects[i].pixel[0],
                       scene.objects[i].pixel[1], scene.objects[i].existence);
 
@@ -101,12 +104,12 @@ static vqa::cli::Registrar reg(
         int asked = 0, failed = 0;
         auto ask = [&](const std::string& question) {
           const auto answer = vqa::model::answerOnImages(model, {question}, {&scene}, 1, a->retry_samples).front();
-          printAnswer(question, scene, answer);
+          printAnswer(text, question, scene, answer);
           nlohmann::json j = vqa::model::answerJson(question, scene, answer);
           if (!a->explain.empty()) {
             const std::string path = explainPath(a->explain, asked);
             vqa::writeFileAtomic(path, vqa::model::encodePng(vqa::model::drawExplanation(image, scene, question, answer)));
-            std::printf("explanation: %s\n", path.c_str());
+            std::fprintf(text, "explanation: %s\n", path.c_str());
             j["explanation"] = path;
           }
           if (a->json == "-") std::printf("%s\n", j.dump().c_str());
