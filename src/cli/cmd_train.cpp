@@ -67,7 +67,8 @@ static vqa::cli::Registrar reg(
       app.add_option("--annotation-weight", finetune->annotation_weight,
                      "its weight of the scene annotation losses beside the answer loss")->capture_default_str();
       app.add_option("--programs-from", *programs_from,
-                     "--scene vision: take the programs of this trained oracle-scene model instead of training them")
+                     "--scene vision: take the programs of this trained model (oracle-scene, or an engine whose scene parser "
+                     "is replaced) instead of training them")
           ->type_name("MODEL");
       app.add_option("--split", o->split, "training split")->capture_default_str();
       app.add_option("--val-split", o->val_split, "validation split, evaluated after the warm start and each round")

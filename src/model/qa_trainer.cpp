@@ -258,8 +258,9 @@ void joinSceneParser(const TrainQaOptions& o, const std::string& programs_from, 
   if (o.model.scene != "vision") throw std::runtime_error("--programs-from: needs --scene vision");
   LoadedEngineModel loaded = loadEngineModel(programs_from);
   requireFloatModel(*loaded.model, programs_from);
-  if (loaded.model->options.scene != "oracle")
-    throw std::runtime_error(programs_from + ": already reads images (--programs-from takes an oracle-scene model)");
+  // An engine that reads images gives its programs too: its scene parser is replaced (fine-tuning from answers
+  // moves only the parser, so its programs are still those of the program model it was joined from).
+  const bool replaces_parser = loaded.model->options.scene == "vision";
   hopfield::set_compute_threads(o.threads);
   EngineModel& m = *loaded.model;
   const nlohmann::json t = loaded.file.header.value("training", nlohmann::json());
@@ -269,7 +270,8 @@ void joinSceneParser(const TrainQaOptions& o, const std::string& programs_from, 
   m.options.scene = "vision";
   m.vision = sceneParserFor(o, log);
   saveEngineModel(o.out_path, m);
-  log << "train: " << o.out_path << " = the programs of " << programs_from << " + that scene parser\n";
+  log << "train: " << o.out_path << " = the programs of " << programs_from
+      << (replaces_parser ? " + that scene parser in place of its own\n" : " + that scene parser\n");
 }
 
 TrainQaResult trainQaModel(const TrainQaOptions& options, std::ostream& progress_log) {

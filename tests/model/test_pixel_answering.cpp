@@ -341,6 +341,23 @@ TEST(PixelCommands, TrainAskAndEvalFromImagesWithOneLineErrors) {
     EXPECT_TRUE(oracle.model->trained_on.is_object());
     EXPECT_EQ(tuned.model->trained_on, oracle.model->trained_on) << "joined with the record of its programs";
   }
+  // The tuned engine's programs under another scene parser: its own parser is replaced, its programs kept.
+  r = runVqa("train --scene vision --programs-from " + dir + "/tuned.bin --vision " + dir +
+             "/engine.bin.vision.bin --data " + data + " --out " + dir + "/rejoined.bin --threads 1");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_NE(r.err.find("in place of its own"), std::string::npos) << r.err;
+  {
+    const LoadedEngineModel rejoined = loadEngineModel(dir + "/rejoined.bin");
+    const LoadedEngineModel oracle = loadEngineModel(dir + "/oracle.bin");
+    const auto parser = vision::loadSceneParser(dir + "/engine.bin.vision.bin");
+    ASSERT_TRUE(rejoined.model->vision);
+    auto own = parser.parser->named_parameters();
+    for (auto& p : rejoined.model->vision->named_parameters()) EXPECT_TRUE(at::equal(p.value(), own[p.key()])) << p.key();
+    auto programs = oracle.model->parser->named_parameters();
+    for (auto& p : rejoined.model->parser->named_parameters())
+      EXPECT_TRUE(at::equal(p.value(), programs[p.key()])) << p.key();
+    EXPECT_EQ(rejoined.model->trained_on, oracle.model->trained_on);
+  }
 
   // Evaluation from the images, with the detections scored against the scene file.
   r = runVqa("eval" + model + " --data " + data + " --split val --threads 1 --json " + dir + "/e.json");
