@@ -29,7 +29,7 @@ struct AskArgs {
 };
 
 // The human-readable answer, to OUT (stderr when stdout carries the JSON).
-void printAnswer(FILE* out, const std::string& question, const vqa::model::ParsedImage& image, const vqa::model::PixelAnswer& a) {
+void printAnswer(FILE* out, const std::string& question, const vqa::model::PixelAnswer& a) {
   const auto& tokens = vqa::programTokens();
   std::fprintf(out, "question: %s\n", question.c_str());
   if (a.answer.empty()) std::fprintf(out, "answer: none (%s)\n", a.error.c_str());
@@ -49,7 +49,6 @@ void printAnswer(FILE* out, const std::string& question, const vqa::model::Parse
     }
     std::fprintf(out, "\n");
   }
-  (void)image;
 }
 
 // OUT.png for the first question; OUT-2.png, OUT-3.png ... for the next ones read from stdin.
@@ -104,7 +103,7 @@ static vqa::cli::Registrar reg(
         int asked = 0, failed = 0;
         auto ask = [&](const std::string& question) {
           const auto answer = vqa::model::answerOnImages(model, {question}, {&scene}, 1, a->retry_samples).front();
-          printAnswer(text, question, scene, answer);
+          printAnswer(text, question, answer);
           nlohmann::json j = vqa::model::answerJson(question, scene, answer);
           if (!a->explain.empty()) {
             const std::string path = explainPath(a->explain, asked);

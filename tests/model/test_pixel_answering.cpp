@@ -55,6 +55,12 @@ ParsedImage oneHotImage(const SceneGraph& scene) {
   return p;
 }
 
+// Every parameter of GOT equals WANT's parameter of the same name.
+void expectSameParameters(const torch::nn::Module& got, const torch::nn::Module& want) {
+  auto expected = want.named_parameters();
+  for (const auto& p : got.named_parameters()) EXPECT_TRUE(at::equal(p.value(), expected[p.key()])) << p.key();
+}
+
 TEST(PixelAnswering, SoftAnswersEqualTheExactExecutorOnOneHotScenes) {
   const std::string dir = vqa::testing::scratchDir();
   for (auto [split, images, seed] : {std::tuple{"train", 30, 3}, std::tuple{"val", 12, 4}}) {
@@ -336,8 +342,7 @@ TEST(PixelCommands, TrainAskAndEvalFromImagesWithOneLineErrors) {
     int moved = 0;
     for (auto& p : tuned.model->vision->named_parameters()) moved += !at::equal(p.value(), original[p.key()]);
     EXPECT_GT(moved, 0);
-    auto programs = oracle.model->parser->named_parameters();
-    for (auto& p : tuned.model->parser->named_parameters()) EXPECT_TRUE(at::equal(p.value(), programs[p.key()])) << p.key();
+    expectSameParameters(*tuned.model->parser, *oracle.model->parser);
     EXPECT_TRUE(oracle.model->trained_on.is_object());
     EXPECT_EQ(tuned.model->trained_on, oracle.model->trained_on) << "joined with the record of its programs";
   }
@@ -351,11 +356,8 @@ TEST(PixelCommands, TrainAskAndEvalFromImagesWithOneLineErrors) {
     const LoadedEngineModel oracle = loadEngineModel(dir + "/oracle.bin");
     const auto parser = vision::loadSceneParser(dir + "/engine.bin.vision.bin");
     ASSERT_TRUE(rejoined.model->vision);
-    auto own = parser.parser->named_parameters();
-    for (auto& p : rejoined.model->vision->named_parameters()) EXPECT_TRUE(at::equal(p.value(), own[p.key()])) << p.key();
-    auto programs = oracle.model->parser->named_parameters();
-    for (auto& p : rejoined.model->parser->named_parameters())
-      EXPECT_TRUE(at::equal(p.value(), programs[p.key()])) << p.key();
+    expectSameParameters(*rejoined.model->vision, *parser.parser);
+    expectSameParameters(*rejoined.model->parser, *oracle.model->parser);
     EXPECT_EQ(rejoined.model->trained_on, oracle.model->trained_on);
   }
 
