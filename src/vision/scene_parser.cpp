@@ -8,7 +8,9 @@
 
 #include <array>
 #include <cmath>
+#include <limits>
 #include <stdexcept>
+#include <utility>
 
 #include "core/vocab.h"
 #include "hopfield/association.h"
@@ -376,8 +378,18 @@ Peaks decodePeaks(const at::Tensor& heatmap_logits, const at::Tensor& offsets, i
   const int64_t B = heatmap_logits.size(0), h = heatmap_logits.size(2), w = heatmap_logits.size(3);
   const int64_t N = std::min<int64_t>(max_objects, h * w);
   at::Tensor prob = at::sigmoid(heatmap_logits);
-  at::Tensor peaks = F::max_pool2d(prob, F::MaxPool2dFuncOptions(3).stride(1).padding(1));
-  at::Tensor kept = (prob * (peaks == prob).to(prob.scalar_type())).view({B, h * w});
+  // Peaks are 3x3 local maxima of the logits. Where neighbours tie (an int8 heatmap has 256 levels, and its
+  // calibrated range clips the surest centres to one value) only the first of them in reading order is a peak,
+  // so a plateau is one object, not two.
+  at::Tensor pooled = F::max_pool2d(heatmap_logits, F::MaxPool2dFuncOptions(3).stride(1).padding(1));
+  at::Tensor is_peak = heatmap_logits == pooled;
+  // Padded by one column each side and one row on top: cell (y, x) is (y + 1, x + 1) of `padded`.
+  const at::Tensor padded =
+      at::constant_pad_nd(heatmap_logits, {1, 1, 1, 0}, -std::numeric_limits<double>::infinity());
+  const std::pair<int64_t, int64_t> earlier[] = {{0, 0}, {0, 1}, {0, 2}, {1, 0}};  // row, column in `padded`
+  for (const auto& [row, column] : earlier)
+    is_peak = is_peak & (padded.slice(2, row, row + h).slice(3, column, column + w) != heatmap_logits);
+  at::Tensor kept = (prob * is_peak.to(prob.scalar_type())).view({B, h * w});
   auto [existence, index] = kept.topk(N, 1);
   // Integer cell coordinates (division of integer tensors is true division in ATen: remove the remainder first).
   const at::Tensor column = index % w;

@@ -5,7 +5,10 @@
 #include <ATen/ATen.h>
 #include <torch/csrc/autograd/grad_mode.h>
 
+#include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <utility>
 #include <vector>
 
 #include "test_support.h"
@@ -284,6 +287,31 @@ TEST(ScenePeaks, DecodedCentresAreCellPlusOffset) {
   EXPECT_NEAR(p.centers[0][1][0].item<double>(), (14 + 0.5) * 4, 1e-5);
   EXPECT_NEAR(p.centers[0][1][1].item<double>(), (2 + 0.5) * 4, 1e-5);
   EXPECT_LT(p.existence[0][2].item<double>(), 0.01);
+}
+
+// An int8 heatmap has plateaus: neighbouring cells with the same logit. Each plateau is one peak, its first cell in
+// reading order; equal values that are not neighbours stay two peaks.
+TEST(ScenePeaks, TiedNeighboursAreOnePeak) {
+  at::Tensor logits = at::full({1, 1, 8, 8}, -8.0);
+  for (auto [y, x] : {std::pair{3, 4}, {3, 5}, {4, 3}, {4, 4}}) logits[0][0][y][x] = 2.5;  // one plateau
+  logits[0][0][6][1] = 2.5;                                                              // another object
+  logits[0][0][0][7] = 2.0;
+  logits[0][0][1][6] = 2.0;  // a diagonal tie
+  Peaks p = decodePeaks(logits, at::full({1, 2, 8, 8}, 0.5), 5);
+  const double sure = 1.0 / (1.0 + std::exp(-2.5)), less = 1.0 / (1.0 + std::exp(-2.0));
+  std::vector<std::pair<double, double>> found;  // (existence, cell index) of the peaks above background
+  for (int64_t n = 0; n < 5; ++n)
+    if (p.existence[0][n].item<double>() > 0.5)
+      found.emplace_back(p.existence[0][n].item<double>(),
+                         std::floor(p.centers[0][n][1].item<double>() / 4) * 8 + std::floor(p.centers[0][n][0].item<double>() / 4));
+  std::sort(found.begin(), found.end(), [](auto a, auto b) { return a.second < b.second; });
+  ASSERT_EQ(found.size(), 3u);
+  EXPECT_NEAR(found[0].first, less, 1e-6);
+  EXPECT_EQ(found[0].second, 0 * 8 + 7);  // (0, 7) before (1, 6)
+  EXPECT_NEAR(found[1].first, sure, 1e-6);
+  EXPECT_EQ(found[1].second, 3 * 8 + 4);  // the plateau's first cell
+  EXPECT_NEAR(found[2].first, sure, 1e-6);
+  EXPECT_EQ(found[2].second, 6 * 8 + 1);
 }
 
 // Slot windows are sampled from each image once for all its slots; the reference crops each kept slot from a
