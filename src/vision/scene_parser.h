@@ -88,8 +88,9 @@ struct SlotOutputs {
   at::Tensor mask_logits, crop_grid, cropped_slots;
 };
 
-// Object slots from the dense outputs: the top max_objects local maxima (3x3) of the heatmap, their
-// existence probability [B, N] and centres [B, N, 2] in input pixels ((cell + offset) * stride).
+// Object slots from the dense outputs: the top max_objects local maxima (3x3) of the heatmap (of tied neighbours,
+// the first in reading order), their existence probability [B, N] and centres [B, N, 2] in input pixels
+// ((cell + offset) * stride).
 struct Peaks {
   at::Tensor existence, centers;
 };
