@@ -76,7 +76,17 @@ void writeModelFile(const std::string& path, const nlohmann::json& header_in, co
   writeFileAtomic(path, out);
 }
 
-ModelFile readModelFile(const std::string& path, const std::string& expected_kind, int supported_version) {
+namespace {
+
+// The file's bytes, its header and where its tensor data starts; throws "PATH: problem" when the file is missing,
+// not a vqa model file, or its header is cut short, not JSON or names no kind.
+struct RawModelFile {
+  std::string bytes;
+  nlohmann::json header;
+  size_t data_start = 0;
+};
+
+RawModelFile readRawModelFile(const std::string& path) {
   auto fail = [&](const std::string& problem) { return std::runtime_error(path + ": " + problem); };
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw fail("model file not found");
@@ -85,7 +95,9 @@ ModelFile readModelFile(const std::string& path, const std::string& expected_kin
   if (!in) throw fail("cannot open model file");
   std::stringstream buffer;
   buffer << in.rdbuf();
-  const std::string bytes = buffer.str();
+  RawModelFile raw;
+  raw.bytes = buffer.str();
+  const std::string& bytes = raw.bytes;
   if (bytes.size() < kMagic.size() || bytes.compare(0, kMagic.size(), kMagic) != 0)
     throw fail("not a vqa model file");
   size_t pos = kMagic.size();
@@ -94,15 +106,29 @@ ModelFile readModelFile(const std::string& path, const std::string& expected_kin
   std::memcpy(&header_size, bytes.data() + pos, sizeof header_size);
   pos += sizeof header_size;
   if (header_size > bytes.size() - pos) throw fail("truncated model file (header cut short)");
-  ModelFile file;
   try {
-    file.header = nlohmann::json::parse(bytes.substr(pos, header_size));
+    raw.header = nlohmann::json::parse(bytes.substr(pos, header_size));
   } catch (const std::exception&) {
     throw fail("corrupt model file (header is not valid JSON)");
   }
-  pos += header_size;
-  const auto& h = file.header;
+  raw.data_start = pos + header_size;
+  const auto& h = raw.header;
   if (!h.is_object() || !h.contains("kind") || !h["kind"].is_string()) throw fail("corrupt model file (no kind)");
+  return raw;
+}
+
+}  // namespace
+
+std::string readModelKind(const std::string& path) { return readRawModelFile(path).header["kind"].get<std::string>(); }
+
+ModelFile readModelFile(const std::string& path, const std::string& expected_kind, int supported_version) {
+  auto fail = [&](const std::string& problem) { return std::runtime_error(path + ": " + problem); };
+  RawModelFile raw = readRawModelFile(path);
+  const std::string& bytes = raw.bytes;
+  const size_t pos = raw.data_start;
+  ModelFile file;
+  file.header = std::move(raw.header);
+  const auto& h = file.header;
   const std::string kind = h["kind"].get<std::string>();
   if (kind != expected_kind) throw fail("is a '" + kind + "' model, not a '" + expected_kind + "' model");
   if (!h.contains("format_version") || !h["format_version"].is_number_integer())

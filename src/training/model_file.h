@@ -29,6 +29,9 @@ void writeModelFile(const std::string& path, const nlohmann::json& header, const
 // Throws std::runtime_error("PATH: problem") when the file is missing, not a vqa model file, of another
 // kind, of an unsupported format version, truncated or corrupt.
 ModelFile readModelFile(const std::string& path, const std::string& expected_kind, int supported_version);
+// The kind a model file declares in its header; throws as readModelFile for a missing file, one that is not a vqa
+// model file or one whose header is cut short or corrupt.
+std::string readModelKind(const std::string& path);
 
 // Every parameter and buffer of `module` as PREFIX.name, appended to `out`.
 void appendModuleTensors(torch::nn::Module& module, const std::string& prefix, NamedTensors* out);
