@@ -22,24 +22,26 @@ struct AverageArgs {
   std::vector<std::string> models;
 };
 
-// Throws "PATH: its header entry 'KEY' differs from FIRST's" when a header entry that fixes the architecture, the
-// vocabularies or the training questions differs between the first model and this one.
-void requireSame(const nlohmann::json& first, const nlohmann::json& other, const std::vector<std::string>& keys,
-                 const std::string& first_path, const std::string& path) {
-  for (const std::string& key : keys) {
-    const nlohmann::json a = first.value(key, nlohmann::json()), b = other.value(key, nlohmann::json());
-    if (a != b)
-      throw std::runtime_error(path + ": its header entry '" + key + "' differs from " + first_path +
-                               "'s (only models of one architecture and training data can be averaged)");
+// Throws "PATH: differs from FIRST in its KEY" where two models' descriptions (what fixes the architecture, the
+// vocabularies and the training questions, as this build reads them) differ in an entry.
+void requireSame(const nlohmann::json& first, const nlohmann::json& other, const std::string& first_path,
+                 const std::string& path) {
+  for (const auto& [key, value] : first.items()) {
+    if (other.value(key, nlohmann::json()) != value)
+      throw std::runtime_error(path + ": differs from " + first_path + " in its " + key +
+                               " (only models of one architecture and training data can be averaged)");
   }
 }
 
 void averageSceneParsers(const AverageArgs& a) {
   std::vector<vqa::vision::LoadedSceneParser> loaded;
   for (const std::string& path : a.models) loaded.push_back(vqa::vision::loadSceneParser(path));
+  auto describe = [](const vqa::vision::SceneParser& p) {
+    return nlohmann::json{{"scene parser options", p->options().toJson()}};
+  };
   std::vector<torch::nn::Module*> others;
   for (size_t k = 1; k < loaded.size(); ++k) {
-    requireSame(loaded[0].file.header, loaded[k].file.header, {"options", "vocabularies"}, a.models[0], a.models[k]);
+    requireSame(describe(loaded[0].parser), describe(loaded[k].parser), a.models[0], a.models[k]);
     others.push_back(loaded[k].parser.get());
   }
   vqa::training::averageModules(*loaded[0].parser, others, a.models);
@@ -52,14 +54,19 @@ void averageEngines(const AverageArgs& a) {
     loaded.push_back(vqa::model::loadEngineModel(path));
     vqa::model::requireFloatModel(*loaded.back().model, path);
   }
-  for (size_t k = 1; k < loaded.size(); ++k) {
-    requireSame(loaded[0].file.header, loaded[k].file.header,
-                {"scene", "concept_mask", "phrase_pointers", "program", "vision", "trained_on"}, a.models[0],
-                a.models[k]);
-  }
+  auto describe = [](const vqa::model::EngineModel& m) {
+    return nlohmann::json{{"scene source", m.options.scene},
+                          {"concept mask", m.options.concept_mask},
+                          {"phrase pointers", m.options.phrase_pointers},
+                          {"program model options", m.parser->options().toJson()},
+                          {"question tokenizer", m.tokenizer.toJson()},
+                          {"scene parser options", m.vision ? m.vision->options().toJson() : nlohmann::json()},
+                          {"training questions", m.trained_on}};
+  };
   vqa::model::EngineModel& target = *loaded[0].model;
   std::vector<torch::nn::Module*> parsers, visions;
   for (size_t k = 1; k < loaded.size(); ++k) {
+    requireSame(describe(target), describe(*loaded[k].model), a.models[0], a.models[k]);
     parsers.push_back(loaded[k].model->parser.get());
     if (target.vision) visions.push_back(loaded[k].model->vision.get());
   }

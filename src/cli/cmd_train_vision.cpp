@@ -60,6 +60,9 @@ static vqa::cli::Registrar reg(
                      "space-to-depth (2x2 pixel blocks as channels, read at half resolution: faster)")
           ->check(CLI::IsMember({"full", "space-to-depth"}))
           ->capture_default_str();
+      app.add_option("--crop-window", o->model.crop_window,
+                     "side of each object's crop in scene units at its depth (a small object is 0.7 across, a large "
+                     "one 1.4)")->capture_default_str();
       app.add_option("--input-width", o->model.input_width, "network input width (height is 2/3 of it)")
           ->capture_default_str();
       app.callback([o] {

@@ -25,7 +25,7 @@ nlohmann::json SceneParserOptions::toJson() const {
           {"max_objects", max_objects}, {"attention", attention}, {"detection_threshold", detection_threshold},
           {"relation_sharpness", relation_sharpness}, {"output_stride", kOutputStride}, {"crop_size", crop_size},
           {"crop_readout", crop_readout}, {"crop_mask", crop_mask}, {"crop_stem", crop_stem},
-          {"folded_norms", folded_norms}, {"mirror_average", mirror_average}};
+          {"crop_window", crop_window}, {"folded_norms", folded_norms}, {"mirror_average", mirror_average}};
 }
 
 SceneParserOptions SceneParserOptions::fromJson(const nlohmann::json& j) {
@@ -45,6 +45,7 @@ SceneParserOptions SceneParserOptions::fromJson(const nlohmann::json& j) {
     o.crop_readout = j.value("crop_readout", std::string("mean"));  // parsers from before the option averaged
     o.crop_mask = j.value("crop_mask", false);  // parsers from before the option predict no masks
     o.crop_stem = j.value("crop_stem", std::string("full"));  // parsers from before the option
+    o.crop_window = j.value("crop_window", 2.8);  // parsers from before the option
     o.folded_norms = j.value("folded_norms", false);
     o.mirror_average = j.value("mirror_average", false);
     if (j.at("output_stride").get<int64_t>() != kOutputStride) throw std::runtime_error("output stride differs");
@@ -78,6 +79,8 @@ void SceneParserOptions::check() const {
     throw std::runtime_error("crop read-out: must be grid or mean (got " + crop_readout + ")");
   if (crop_stem != "full" && crop_stem != "space-to-depth")
     throw std::runtime_error("crop stem: must be full or space-to-depth (got " + crop_stem + ")");
+  if (!(crop_window >= 1.0 && crop_window <= 8.0))
+    throw std::runtime_error("crop window: must be in [1, 8] scene units (got " + std::to_string(crop_window) + ")");
   if (crop_mask && crop_size == 0) throw std::runtime_error("crop mask: needs the crop branch (a crop size > 0)");
   hopfield::parse_attention_kind(attention);  // throws std::invalid_argument (a runtime error) on bad names
   if (!(detection_threshold > 0.0 && detection_threshold < 1.0))
@@ -224,11 +227,11 @@ at::Tensor SceneParserImpl::cropFeatures(const at::Tensor& images, const at::Ten
   const int64_t B = centers.size(0), N = centers.size(1), S = options_.crop_size;
   const double scale = static_cast<double>(options_.imageScale());
   const double W = static_cast<double>(images.size(3)), H = static_cast<double>(images.size(2));
-  // Window side in image pixels: kCropWindowUnits scene units at the depth of a mid-sized object there.
+  // Window side in image pixels: crop_window scene units at the depth of a mid-sized object there.
   at::Tensor image_centers = centers.detach() * scale;
   at::Tensor at480 = image_centers * (480.0 / W);
   at::Tensor mid_height = at::full({B, N}, 0.5 * (kSmallRadius + kLargeRadius), centers.options());
-  at::Tensor side = ground_.pixelsPerUnit(at480, mid_height) * (W / 480.0) * SceneParserOptions::kCropWindowUnits;
+  at::Tensor side = ground_.pixelsPerUnit(at480, mid_height) * (W / 480.0) * options_.crop_window;
   side = side.clamp(8.0, W);
   // Only the slots that hold objects are cropped.
   at::Tensor keep = (slot_mask.reshape({B * N}) > 0.5).nonzero().squeeze(1);

@@ -52,6 +52,10 @@ struct SceneParserOptions {
   // convolution reads them at half resolution: the same input, no full-resolution feature maps (which bound
   // the crop branch's speed on a CPU).
   std::string crop_stem = "full";
+  // A crop's side in scene units at the object's depth (for a mid-sized object there): 2.8 holds a large object
+  // and its neighbours' edges; a smaller window gives each object more of the crop's pixels (a small object is
+  // 0.7 units across) and less of its surroundings.
+  double crop_window = 2.8;
   // true: each BatchNorm is folded into the convolution before it (the convolutions carry biases and there are
   // no norm layers), as a quantized model is stored; foldBatchNorms makes such a parser from a trained one.
   bool folded_norms = false;
@@ -61,7 +65,6 @@ struct SceneParserOptions {
   bool mirror_average = false;
 
   static constexpr int64_t kOutputStride = 4;
-  static constexpr double kCropWindowUnits = 2.8;  // a crop's side in scene units at the object's depth
   static constexpr int64_t kCropGrid = 4;           // the "grid" read-out's cells per side
   int64_t imageScale() const { return crop_size > 0 ? 2 : 1; }
   int64_t imageWidth() const { return input_width * imageScale(); }    // the size images are given at

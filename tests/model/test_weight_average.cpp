@@ -97,8 +97,8 @@ TEST(AverageCommand, ParsersAndEnginesAverageTensorForTensorWithOneLineErrors) {
   vision::saveSceneParser(dir + "/wide.bin", wide);
   r = runVqa(never + dir + "/p1.bin " + dir + "/wide.bin");
   EXPECT_EQ(r.rc, 1);
-  EXPECT_EQ(errorLine(r), dir + "/wide.bin: its header entry 'options' differs from " + dir +
-                              "/p1.bin's (only models of one architecture and training data can be averaged)");
+  EXPECT_EQ(errorLine(r), dir + "/wide.bin: differs from " + dir + "/p1.bin in its scene parser options (only models "
+                              "of one architecture and training data can be averaged)");
   r = runVqa("quantize --model " + dir + "/e4.bin --data " + data + " --out " + dir + "/q.bin --calibration-images 2"
              " --calibration-questions 10 --threads 1");
   ASSERT_EQ(r.rc, 0) << r.err;

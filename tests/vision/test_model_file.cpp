@@ -204,6 +204,46 @@ TEST(ModelFile, SpaceToDepthCropStemKeepsTheCropBranchsShapes) {
   EXPECT_NEAR(cropMaskLoss(s2d, -8, 1, {1, 0}), 8.0, 0.01);
 }
 
+// --crop-window sets each crop's side in scene units: half the window samples the same centre over half the span;
+// the option is recorded, files from before it read as 2.8, and a window outside [1, 8] is a one-line error.
+TEST(ModelFile, CropWindowScalesEachSlotsCropAboutItsCentre) {
+  SceneParserOptions options = vqa::testing::tinySceneParserOptions();
+  options.crop_size = 16;
+  options.crop_mask = true;
+  EXPECT_EQ(options.crop_window, 2.8);
+  at::manual_seed(4);
+  SceneParser wide(options);
+  options.crop_window = 1.4;
+  SceneParser narrow(options);
+  torch::NoGradGuard no_grad;
+  wide->eval();
+  narrow->eval();
+  at::Tensor images = at::rand({1, 3, options.imageHeight(), options.imageWidth()});
+  at::Tensor centers = at::tensor({60.0f, 90.0f, 170.0f, 120.0f}).view({1, 2, 2});
+  at::Tensor mask = at::ones({1, 2});
+  at::Tensor g_wide = wide->slots(wide->dense(images).features, centers, mask, images).crop_grid;
+  at::Tensor g_narrow = narrow->slots(narrow->dense(images).features, centers, mask, images).crop_grid;
+  ASSERT_EQ(g_wide.sizes(), (std::vector<int64_t>{1, 2, 16, 16, 2}));
+  for (int64_t n = 0; n < 2; ++n) {
+    for (int64_t axis = 0; axis < 2; ++axis) {
+      at::Tensor a = g_wide[0][n].select(-1, axis), b = g_narrow[0][n].select(-1, axis);
+      EXPECT_NEAR((b.max() - b.min()).item<double>() / (a.max() - a.min()).item<double>(), 0.5, 1e-5);
+      EXPECT_NEAR(b.mean().item<double>(), a.mean().item<double>(), 1e-5);
+    }
+  }
+  nlohmann::json j = narrow->options().toJson();
+  EXPECT_EQ(SceneParserOptions::fromJson(j).crop_window, 1.4);
+  j.erase("crop_window");
+  EXPECT_EQ(SceneParserOptions::fromJson(j).crop_window, 2.8);
+  j["crop_window"] = 0.5;
+  try {
+    SceneParserOptions::fromJson(j);
+    ADD_FAILURE() << "a crop window of 0.5 was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()), "crop window: must be in [1, 8] scene units (got 0.500000)");
+  }
+}
+
 // Folding each BatchNorm into its convolution (the form a quantized model is stored in) changes nothing the
 // parser computes in eval mode; the folded parser has no norm layers and records that in its options.
 TEST(ModelFile, FoldedNormsParseAsTheNormsDid) {
