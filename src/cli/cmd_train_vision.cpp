@@ -38,6 +38,9 @@ static vqa::cli::Registrar reg(
       app.add_flag("--paste", o->paste,
                    "paste one or two whole objects of other training images into about two images in three, in depth "
                    "order, with their annotations (needs the data's object masks)");
+      app.add_flag("--paste-occlude", o->paste_occlude,
+                   "with --paste: keep only pastes that partly hide an object of the image or are partly hidden by "
+                   "one (half-hidden objects are where a parser errs most)");
       app.add_option("--checkpoint-seconds", o->checkpoint_seconds, "seconds between checkpoints")->capture_default_str();
       app.add_option("--log", o->log_path, "metrics log, JSON lines (default MODEL.metrics.jsonl)");
       app.add_option("--curves", o->curves_path, "PNG of the training curves (default MODEL.curves.png)");

@@ -75,12 +75,18 @@ double objectRadius(const SceneObject& o) {
 }
 
 // LoaderOptions::paste for one image: `bgr` and its mask `ids` (full resolution) change in place, `objects`
-// (the image's own first) grows. Returns what was pasted, {dataset index, object index} each.
+// (the image's own first) grows. Returns what was pasted, {dataset index, object index} each. With `occlude`
+// (LoaderOptions::paste_occlude) only a paste that hides part of an object here, or is partly hidden by one, is
+// kept.
 std::vector<std::pair<int, int>> pasteObjects(const SceneDataset& data, int self, cv::Mat& bgr, cv::Mat& ids,
                                               std::vector<const SceneObject*>& objects, int max_objects,
-                                              uint64_t seed) {
-  constexpr int kAttempts = 6;
+                                              bool occlude, uint64_t seed) {
+  // Overlapping places are rarer than clear ones: more tries, most of them rejected before any image is read.
+  const int kAttempts = occlude ? 32 : 6;
   const synth::SamplerOptions rules;  // the generator's (CLEVR's) object count, spacing and visibility
+  // Centres farther apart on screen than this (in pixel_coords, 480 wide; a large near object spans about 90)
+  // rarely meet.
+  constexpr double kReach = 70.0;
   const double min_pixels =
       static_cast<double>(rules.min_pixels) * bgr.cols * bgr.rows / (static_cast<double>(rules.width) * rules.height);
   std::mt19937_64 rng(seed);
@@ -96,6 +102,12 @@ std::vector<std::pair<int, int>> pasteObjects(const SceneDataset& data, int self
     if (static_cast<int>(objects.size()) >= std::min(rules.max_objects, max_objects)) break;
     const int j = static_cast<int>(pick % static_cast<uint64_t>(objects_there));
     const SceneObject& candidate = donor.scene.object(j);
+    if (occlude) {
+      bool near_one = false;
+      for (const SceneObject* o : objects)
+        near_one = near_one || std::hypot(o->pixel[0] - candidate.pixel[0], o->pixel[1] - candidate.pixel[1]) < kReach;
+      if (!near_one) continue;
+    }
     // Clear in 3-D of every object here (same world frame; the cameras differ only by CLEVR's jitter).
     bool clear = true;
     for (const SceneObject* o : objects) {
@@ -116,13 +128,15 @@ std::vector<std::pair<int, int>> pasteObjects(const SceneDataset& data, int self
     cv::Mat paint = shape.clone();
     for (size_t k = 0; k < objects.size(); ++k)
       if (objects[k]->pixel[2] < candidate.pixel[2]) paint &= ids != static_cast<int>(k + 1);
-    bool visible = cv::countNonZero(paint) >= min_pixels;
+    const int painted = cv::countNonZero(paint);
+    bool visible = painted >= min_pixels, overlaps = painted < cv::countNonZero(shape);
     for (size_t k = 0; k < objects.size() && visible; ++k) {
       const cv::Mat own = ids == static_cast<int>(k + 1);
       const int before = cv::countNonZero(own), covered = cv::countNonZero(own & paint);
       visible = covered == 0 || before - covered >= min_pixels;
+      overlaps = overlaps || covered > 0;
     }
-    if (!visible) continue;
+    if (!visible || (occlude && !overlaps)) continue;
     donor_bgr.copyTo(bgr, paint);
     ids.setTo(static_cast<int>(objects.size() + 1), paint);
     objects.push_back(&candidate);
@@ -214,7 +228,7 @@ SceneBatch buildSceneBatch(const SceneDataset& data, const std::vector<int>& ind
       throw std::runtime_error(r.image_path + ": " + std::to_string(r.scene.size()) + " objects, more than the " +
                                std::to_string(N) + " slots");
     batch.pasted.push_back(o.paste ? pasteObjects(data, index, bgr, ids, objects, static_cast<int>(N),
-                                                  mix(image_seed, 0xC0B1E5ull))
+                                                  o.paste_occlude, mix(image_seed, 0xC0B1E5ull))
                                    : std::vector<std::pair<int, int>>{});
     cv::Mat resized, rgb, rgb_float;
     const cv::Size size(o.input_width * o.image_scale, o.input_height * o.image_scale);

@@ -55,6 +55,9 @@ struct LoaderOptions {
   // objects here keep their pixels), clear in 3-D of the objects here, and only where every object keeps
   // CLEVR's minimum visible pixels and the scene stays within 10 objects. Labels, centre and mask follow.
   bool paste = false;
+  // With paste: only pastes that partly hide an object here or are partly hidden by one (the half-hidden objects
+  // are where a parser errs most). Each still keeps CLEVR's minimum visible pixels.
+  bool paste_occlude = false;
   bool object_ids = false;  // also read each image's object mask into SceneBatch::object_ids
   uint64_t seed = 0;
   double heatmap_sigma = 0.8;  // Gaussian of the centre heatmap, in output cells

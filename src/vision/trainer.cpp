@@ -95,6 +95,7 @@ void checkTrainVisionOptions(const TrainVisionOptions& o) {
   range("--checkpoint-seconds", o.checkpoint_seconds, 1, 1e6);
   range("--val-images", o.val_images, 0, 1e6);
   if (o.epochs > 0 && o.steps > 0) throw std::runtime_error("--epochs, --steps: give one of them, not both");
+  if (o.paste_occlude && !o.paste) throw std::runtime_error("--paste-occlude: goes with --paste");
   try {
     o.model.check();
   } catch (const std::exception& e) {
@@ -139,6 +140,7 @@ TrainVisionResult trainSceneParser(const TrainVisionOptions& options, std::ostre
     o.augment = t.at("augment").get<bool>();
     o.flip = t.value("flip", false);  // checkpoints before the option never flipped
     o.paste = t.value("paste", false);  // nor pasted
+    o.paste_occlude = t.value("paste_occlude", false);
     if (t.at("train_images").get<int>() != n)
       throw std::runtime_error(o.out_path + ": trained on " + std::to_string(t.at("train_images").get<int>()) +
                                " images, but the " + o.split + " split now has " + std::to_string(n));
@@ -167,7 +169,8 @@ TrainVisionResult trainSceneParser(const TrainVisionOptions& options, std::ostre
   auto checkpoint = [&](int64_t step) {
     nlohmann::json training = {{"step", step}, {"total_steps", total}, {"seed", o.seed}, {"batch_size", o.batch_size},
                                {"learning_rate", o.learning_rate}, {"weight_decay", o.weight_decay},
-                               {"augment", o.augment}, {"flip", o.flip}, {"paste", o.paste}, {"train_images", n},
+                               {"augment", o.augment}, {"flip", o.flip}, {"paste", o.paste},
+                               {"paste_occlude", o.paste_occlude}, {"train_images", n},
                                {"split", o.split}, {"init", o.init_path}};
     saveSceneParser(o.out_path, parser, training, optimizer.state());
   };
@@ -182,6 +185,7 @@ TrainVisionResult trainSceneParser(const TrainVisionOptions& options, std::ostre
   lo.augment = o.augment;
   lo.flip = o.flip;
   lo.paste = o.paste;
+  lo.paste_occlude = o.paste_occlude;
   lo.seed = o.seed;
   lo.object_ids = parser->options().crop_mask;
   if ((lo.object_ids || lo.paste) && train.masks_dir.empty())

@@ -39,6 +39,7 @@ struct TrainVisionOptions {
   bool augment = true;
   bool flip = false;        // mirror about half the training images left-right (LoaderOptions::flip)
   bool paste = false;       // copy objects between training images (LoaderOptions::paste; needs object masks)
+  bool paste_occlude = false;  // only pastes that overlap an object on screen (LoaderOptions::paste_occlude)
   double checkpoint_seconds = 120;
   double log_seconds = 10;
   int val_images = 100;     // validation images per checkpoint (0: no validation)

@@ -147,20 +147,17 @@ TEST(SceneParserTraining, FlipMirrorsImageMaskAndCentresTogether) {
   EXPECT_EQ(trainingRecord(m, [](TrainVisionOptions& o) { o.flip = true; })["flip"], true);
 }
 
-// --paste: some images get whole objects of other images of the split. Checked against the plain batches of
-// both images: outside the pasted pixels nothing changes; the pasted pixels are the other image's own, where its
-// mask shows that object, and never over a nearer object; every object keeps CLEVR's minimum visible pixels
-// (200 at 480x320, 50 here); the new object's centre, labels and mask value follow it; the seed and step decide;
-// the run records the option.
-TEST(SceneParserTraining, PasteCopiesWholeObjectsInDepthOrderWithTheirAnnotations) {
-  const MaskedImages m;
+namespace {
+// The checks every pasted batch passes, against the plain batches of both images: outside the pasted pixels
+// nothing changes; the pasted pixels are the other image's own, where its mask shows that object, and never over
+// a nearer object; every object keeps CLEVR's minimum visible pixels (200 at 480x320, 50 here); the new object's
+// centre, labels and mask value follow it. Returns the number of pasted objects.
+size_t checkPastedBatch(const MaskedImages& m, const SceneBatch& plain, const SceneBatch& pasted) {
   const SceneDataset& dataset = m.dataset;
-  const auto paste = [](LoaderOptions& lo) { lo.paste = true; };
-  const SceneBatch plain = m.batch(), pasted = m.batch(paste);
-  ASSERT_EQ(pasted.pasted.size(), 8u);
+  EXPECT_EQ(pasted.pasted.size(), 8u);
   const int64_t min_pixels = 200 * 240 * 160 / (480 * 320);
   size_t total = 0;
-  for (size_t b = 0; b < 8; ++b) {
+  for (size_t b = 0; b < pasted.pasted.size(); ++b) {
     const int64_t i = static_cast<int64_t>(b);
     const auto& scene = dataset.records[b].scene;
     const int64_t own = scene.size();
@@ -200,10 +197,56 @@ TEST(SceneParserTraining, PasteCopiesWholeObjectsInDepthOrderWithTheirAnnotation
       EXPECT_TRUE(after == before || after >= min_pixels) << b << " " << o << ": " << before << " -> " << after;
     }
   }
-  EXPECT_GT(total, 0u);
+  return total;
+}
+}  // namespace
+
+// --paste: some images get whole objects of other images of the split (checkPastedBatch); the seed and step
+// decide; the run records the option.
+TEST(SceneParserTraining, PasteCopiesWholeObjectsInDepthOrderWithTheirAnnotations) {
+  const MaskedImages m;
+  const auto paste = [](LoaderOptions& lo) { lo.paste = true; };
+  const SceneBatch pasted = m.batch(paste);
+  EXPECT_GT(checkPastedBatch(m, m.batch(), pasted), 0u);
   EXPECT_EQ(m.batch(paste).pasted, pasted.pasted) << "the seed and step decide";
 
   EXPECT_EQ(trainingRecord(m, [](TrainVisionOptions& o) { o.paste = true; })["paste"], true);
+}
+
+// --paste-occlude: the pastes pass every check of --paste, and each one meets an object already there on screen:
+// its whole shape in its own image overlaps the visible pixels of one of the image's objects or of an earlier
+// paste (it hides part of that object or is partly hidden by it). Without --paste the option is an error.
+TEST(SceneParserTraining, PasteOccludeKeepsOnlyPastesThatOverlapAnObject) {
+  const MaskedImages m;
+  const SceneBatch plain = m.batch();
+  // Steps 3 to 6: enough pastes to see (overlapping places are rare among eight small scenes).
+  size_t total = 0;
+  for (int64_t step = 3; step < 7; ++step) {
+    LoaderOptions lo;
+    lo.object_ids = lo.paste = lo.paste_occlude = true;
+    lo.seed = 4;
+    const SceneBatch pasted = buildSceneBatch(m.dataset, {0, 1, 2, 3, 4, 5, 6, 7}, lo, step);
+    total += checkPastedBatch(m, plain, pasted);
+    for (size_t b = 0; b < 8; ++b) {
+      at::Tensor there = plain.object_ids[static_cast<int64_t>(b)][0] > 0;  // the image's own visible pixels
+      for (const auto& [d, j] : pasted.pasted[b]) {
+        const at::Tensor shape = m.batch([](LoaderOptions&) {}, {d}).object_ids[0][0] == static_cast<float>(j + 1);
+        EXPECT_TRUE((shape & there).any().item<bool>()) << "image " << b << ": a paste that meets nothing";
+        there = there | shape;
+      }
+    }
+  }
+  EXPECT_GT(total, 0u);
+
+  TrainVisionOptions o = tinyTraining(m.data, m.dir + "/model.bin");
+  o.paste_occlude = true;
+  try {
+    checkTrainVisionOptions(o);
+    ADD_FAILURE() << "--paste-occlude without --paste was accepted";
+  } catch (const std::runtime_error& e) {
+    EXPECT_EQ(std::string(e.what()), "--paste-occlude: goes with --paste");
+  }
+  EXPECT_EQ(trainingRecord(m, [](TrainVisionOptions& t) { t.paste = t.paste_occlude = true; })["paste_occlude"], true);
 }
 
 // --crop-mask: the loader hands the generator's masks over unchanged (nearest-neighbour at the image size the
