@@ -1,6 +1,6 @@
-// `vqa eval-scenes`: runs a trained scene parser over a CLEVR-layout split and reports detection
-// precision / recall / F1, per-attribute accuracy and confusion, relation accuracy, 3-D position error and,
-// when questions exist, the oracle-program VQA accuracy on the predicted scenes.
+// `vqa eval-scenes`: runs a trained scene parser (its own file, or the one inside an engine) over a CLEVR-layout
+// split and reports detection precision / recall / F1, per-attribute accuracy and confusion, relation accuracy,
+// 3-D position error and, when questions exist, the oracle-program VQA accuracy on the predicted scenes.
 #include <CLI/CLI.hpp>
 
 #include <chrono>
@@ -14,6 +14,7 @@
 #include "datasets/clevr/clevr_io.h"
 #include "datasets/json_file.h"
 #include "hopfield/threads.h"
+#include "model/scene_parser_source.h"
 #include "vision/scene_data.h"
 #include "vision/scene_metrics.h"
 #include "vision/trainer.h"
@@ -31,7 +32,8 @@ static vqa::cli::Registrar reg(
     "eval-scenes", "Evaluate a scene parser on a CLEVR-layout split (detection, attributes, relations, positions)",
     [](CLI::App& app) {
       auto a = std::make_shared<EvalScenesArgs>();
-      app.add_option("--model", a->model, "scene parser model file (vqa train-vision)")->required()->type_name("MODEL");
+      app.add_option("--model", a->model,
+                     "scene parser model file (vqa train-vision), or an engine whose scene parser to evaluate")->required()->type_name("MODEL");
       app.add_option("--data", a->data, "dataset folder in CLEVR's v1.0 layout")->required()->type_name("DIR");
       app.add_option("--split", a->split, "split to evaluate")->capture_default_str();
       app.add_option("--scenes", a->scenes, "scenes file (default DIR/scenes/CLEVR_<split>_scenes.json)");
@@ -63,7 +65,7 @@ static vqa::cli::Registrar reg(
         if (!a->json.empty()) vqa::cli::checkOutputFile("--json", a->json);
         if (!a->scenes_out.empty()) vqa::cli::checkOutputFile("--scenes-out", a->scenes_out);
         vqa::hopfield::set_compute_threads(a->threads);
-        auto loaded = vqa::vision::loadSceneParser(a->model);
+        auto loaded = vqa::model::loadSceneParserOrEngine(a->model);  // an engine's may run W8A8
         if (a->detection_threshold != 0) {
           try {
             loaded.parser->setDetectionThreshold(a->detection_threshold);

@@ -48,8 +48,8 @@ static vqa::cli::Registrar reg(
                      "parser reads the images)")
           ->check(CLI::IsMember({"oracle", "vision"}))->capture_default_str();
       app.add_option("--vision", o->vision_path,
-                     "--scene vision: the scene parser (vqa train-vision); default: train one first on the data's "
-                     "scene annotations (OUT.vision.bin)")->type_name("MODEL");
+                     "--scene vision: the scene parser (vqa train-vision, or the one inside a floating-point engine); "
+                     "default: train one first on the data's scene annotations (OUT.vision.bin)")->type_name("MODEL");
       app.add_option("--vision-steps", o->vision_steps, "--scene vision without --vision: its training steps")
           ->capture_default_str();
       auto finetune = std::make_shared<vqa::model::FinetuneVisionOptions>();

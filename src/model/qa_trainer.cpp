@@ -30,6 +30,7 @@
 #include "hopfield/threads.h"
 #include "model/engine_quantization.h"
 #include "model/qa_data.h"
+#include "model/scene_parser_source.h"
 #include "program/concepts.h"
 #include "training/adamw.h"
 #include "training/distributed.h"
@@ -243,8 +244,9 @@ vision::SceneParser sceneParserFor(const TrainQaOptions& o, std::ostream& log) {
     vision::trainSceneParser(v, log);
     path = v.out_path;
   }
-  vision::LoadedSceneParser loaded = vision::loadSceneParser(path);
-  log << "train: scene parser " << path << " (" << loaded.parser->options().toJson().dump() << ")\n";
+  const SceneParserSource loaded = loadSceneParserOrEngine(path);
+  if (loaded.engine) requireFloatModel(*loaded.engine, path);
+  log << "train: scene parser " << path << (loaded.engine ? " (the one inside that engine)" : "") << " (" << loaded.parser->options().toJson().dump() << ")\n";
   return loaded.parser;
 }
 

@@ -47,8 +47,9 @@ struct TrainQaOptions {
   double checkpoint_seconds = 120;
   double log_seconds = 10;
   int val_questions = 1000; // validation questions after the warm start and each round (0: none)
-  // --scene vision: the scene parser the model reads images with, from this file (vqa train-vision); when
-  // empty, one is trained first on the data's scene annotations and kept at OUT.vision.bin (resumable too).
+  // --scene vision: the scene parser the model reads images with, from this file (vqa train-vision, or the one
+  // inside an engine); when empty, one is trained first on the data's scene annotations and kept at
+  // OUT.vision.bin (resumable too).
   // The program search still runs on the annotated scenes of the training split.
   std::string vision_path;
   int64_t vision_steps = 2000;  // steps of that scene parser training

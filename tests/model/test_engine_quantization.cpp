@@ -194,6 +194,10 @@ TEST(QuantizeCommand, EvalAndAskRunTheInt8ModelWithOneLineErrors) {
   r = runVqa("ask --model " + dir + "/int8.bin --image " + data + "/images/val/CLEVR_val_000000.png \"How many cubes are there?\"");
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_NE(r.out.find("answer: "), std::string::npos) << r.out;
+  // eval-scenes scores the int8 scene parser inside it.
+  r = runVqa("eval-scenes --model " + dir + "/int8.bin --data " + data + " --split val --json " + dir + "/s.json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(vqa::testing::readText(dir + "/s.json"))["images"], e["scenes"]["images"]);
 
   // Bad input: one line each, rc 1, no output written.
   const std::string never = " --out " + dir + "/never.bin";
@@ -205,6 +209,10 @@ TEST(QuantizeCommand, EvalAndAskRunTheInt8ModelWithOneLineErrors) {
              data + " --out " + dir + "/never.bin --threads 1");
   EXPECT_EQ(r.rc, 1);
   EXPECT_NE(errorLine(r).find("a quantized model cannot be trained"), std::string::npos) << r.err;
+  r = runVqa("train --scene vision --programs-from " + dir + "/engine.bin --vision " + dir + "/int8.bin --data " +
+             data + " --out " + dir + "/never.bin --threads 1");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(errorLine(r).find("int8.bin: a quantized model cannot be trained"), std::string::npos) << r.err;
   r = runVqa(quantize + never + " --percentile 30");
   EXPECT_EQ(r.rc, 1);
   EXPECT_EQ(errorLine(r), "--percentile: must be 0 or in (50, 100)");

@@ -360,6 +360,12 @@ TEST(PixelCommands, TrainAskAndEvalFromImagesWithOneLineErrors) {
     expectSameParameters(*rejoined.model->parser, *oracle.model->parser);
     EXPECT_EQ(rejoined.model->trained_on, oracle.model->trained_on);
   }
+  // --vision also takes an engine and joins the scene parser inside it.
+  r = runVqa("train --scene vision --programs-from " + dir + "/oracle.bin --vision " + dir + "/tuned.bin --data " +
+             data + " --out " + dir + "/from-engine.bin --threads 1");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  expectSameParameters(*loadEngineModel(dir + "/from-engine.bin").model->vision,
+                       *loadEngineModel(dir + "/tuned.bin").model->vision);
 
   // Evaluation from the images, with the detections scored against the scene file.
   r = runVqa("eval" + model + " --data " + data + " --split val --threads 1 --json " + dir + "/e.json");
@@ -370,6 +376,23 @@ TEST(PixelCommands, TrainAskAndEvalFromImagesWithOneLineErrors) {
   for (const char* key : {"per_type", "program_exact_match", "symbolic_accuracy", "scenes"})
     EXPECT_TRUE(j.contains(key)) << key;
   EXPECT_EQ(j["scenes"]["images"], 3);
+  // eval-scenes reads the scene parser inside an engine: engine.bin holds engine.bin.vision.bin as trained, so
+  // both files score the same; an oracle-scene engine has none to read.
+  r = runVqa("eval-scenes" + model + " --data " + data + " --split val --json " + dir + "/in-engine.json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  r = runVqa("eval-scenes --model " + dir + "/engine.bin.vision.bin --data " + data + " --split val --json " + dir +
+             "/own-file.json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  {
+    const auto in_engine = nlohmann::json::parse(vqa::testing::readText(dir + "/in-engine.json"));
+    const auto own_file = nlohmann::json::parse(vqa::testing::readText(dir + "/own-file.json"));
+    EXPECT_EQ(in_engine["images"], 3);
+    for (const char* key : {"detection", "attributes", "confusion", "relations", "position_error"})
+      EXPECT_EQ(in_engine[key], own_file[key]) << key;
+  }
+  r = runVqa("eval-scenes --model " + dir + "/oracle.bin --data " + data + " --split val");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_NE(errorLine(r).find("has no scene parser"), std::string::npos) << r.err;
   // Without a scene file (images and questions only) it still answers; --scene oracle uses the annotations.
   std::filesystem::remove(data + "/scenes/CLEVR_val_scenes.json");
   r = runVqa("eval" + model + " --data " + data + " --split val --threads 1 --json " + dir + "/e2.json");
