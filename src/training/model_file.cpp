@@ -1,6 +1,7 @@
 // Reading and writing the model file container.
 #include "training/model_file.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -79,24 +80,43 @@ void writeModelFile(const std::string& path, const nlohmann::json& header_in, co
 namespace {
 
 // The file's bytes, its header and where its tensor data starts; throws "PATH: problem" when the file is missing,
-// not a vqa model file, or its header is cut short, not JSON or names no kind.
+// not a vqa model file, or its header is cut short, not JSON or names no kind. With header_only, `bytes` stops
+// where the header does (the tensors are not read).
 struct RawModelFile {
   std::string bytes;
   nlohmann::json header;
   size_t data_start = 0;
 };
 
-RawModelFile readRawModelFile(const std::string& path) {
+// The magic line, the header size and the header: the first bytes of the file, read without the tensors after them.
+std::string readHeaderBytes(std::ifstream& in, uintmax_t file_size) {
+  std::string bytes(kMagic.size() + sizeof(uint64_t), '\0');
+  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  bytes.resize(static_cast<size_t>(in.gcount()));
+  if (bytes.size() < kMagic.size() + sizeof(uint64_t) || bytes.compare(0, kMagic.size(), kMagic) != 0) return bytes;
+  uint64_t header_size = 0;
+  std::memcpy(&header_size, bytes.data() + kMagic.size(), sizeof header_size);
+  std::string header(static_cast<size_t>(std::min<uintmax_t>(header_size, file_size)), '\0');
+  in.read(header.data(), static_cast<std::streamsize>(header.size()));
+  header.resize(static_cast<size_t>(in.gcount()));
+  return bytes + header;
+}
+
+RawModelFile readRawModelFile(const std::string& path, bool header_only = false) {
   auto fail = [&](const std::string& problem) { return std::runtime_error(path + ": " + problem); };
   std::error_code ec;
   if (!std::filesystem::exists(path, ec)) throw fail("model file not found");
   if (std::filesystem::is_directory(path, ec)) throw fail("is a folder, not a model file");
   std::ifstream in(path, std::ios::binary);
   if (!in) throw fail("cannot open model file");
-  std::stringstream buffer;
-  buffer << in.rdbuf();
   RawModelFile raw;
-  raw.bytes = buffer.str();
+  if (header_only) {
+    raw.bytes = readHeaderBytes(in, std::filesystem::file_size(path, ec));
+  } else {
+    std::stringstream buffer;
+    buffer << in.rdbuf();
+    raw.bytes = buffer.str();
+  }
   const std::string& bytes = raw.bytes;
   if (bytes.size() < kMagic.size() || bytes.compare(0, kMagic.size(), kMagic) != 0)
     throw fail("not a vqa model file");
@@ -119,7 +139,9 @@ RawModelFile readRawModelFile(const std::string& path) {
 
 }  // namespace
 
-std::string readModelKind(const std::string& path) { return readRawModelFile(path).header["kind"].get<std::string>(); }
+std::string readModelKind(const std::string& path) {
+  return readRawModelFile(path, /*header_only=*/true).header["kind"].get<std::string>();
+}
 
 ModelFile readModelFile(const std::string& path, const std::string& expected_kind, int supported_version) {
   auto fail = [&](const std::string& problem) { return std::runtime_error(path + ": " + problem); };

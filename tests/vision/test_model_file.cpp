@@ -308,6 +308,25 @@ TEST(ModelFile, DamagedAndForeignFilesAreOneLineErrors) {
   EXPECT_EQ(loadError(dir + "/future.bin"),
             dir + "/future.bin: format version 99 is not supported (this build reads version 1)");
   for (const char* f : {"/cut.bin", "/flipped.bin", "/other.bin"}) EXPECT_EQ(loadError(dir + f).find('\n'), std::string::npos);
+
+  // The kind alone is read from the header: a file cut inside its tensors still names it, one cut inside the
+  // header or the magic line is the same one-line error as a full read.
+  EXPECT_EQ(readModelKind(good), kSceneParserKind);
+  EXPECT_EQ(readModelKind(dir + "/cut.bin"), kSceneParserKind);
+  EXPECT_EQ(readModelKind(dir + "/other.bin"), "vqa-program-parser");
+  auto kindError = [](const std::string& path) {
+    try {
+      readModelKind(path);
+    } catch (const std::runtime_error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_EQ(kindError(dir + "/cut_header.bin"), dir + "/cut_header.bin: truncated model file (header cut short)");
+  vqa::testing::writeFile(dir + "/cut_size.bin", bytes.substr(0, 12));
+  EXPECT_EQ(kindError(dir + "/cut_size.bin"), dir + "/cut_size.bin: truncated model file (no header)");
+  EXPECT_EQ(kindError(dir + "/text.bin"), dir + "/text.bin: not a vqa model file");
+  EXPECT_EQ(kindError(dir + "/none.bin"), dir + "/none.bin: model file not found");
 }
 
 TEST(ScenePeaks, DecodedCentresAreCellPlusOffset) {
